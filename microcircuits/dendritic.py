@@ -1,0 +1,155 @@
+"""The dendritic cortical microcircuit (Sacramento et al. 2018) with prospective coding
+(Latent Equilibrium, Haider et al. 2021): models.md section 1.
+
+Populations: input `x`; pyramidal layers `P1`..`PN` (PN is the output); interneurons
+`I1`..`I(N-1)`, one per pyramid of the layer above. Projections:
+
+    W{l}:   P{l-1} -> P{l}  basal     dW/dt = eta_fw [phi(u_breve) - phi(vhat_bas)] r^T
+    B{l}:   P{l+1} -> P{l}  apical    bp: W{l+1}^T (tied), fa: fixed random
+    WIP{l}: P{l}   -> I{l}  dendrite  dW/dt = eta_IP [phi(u_breve^I) - phi(vhat_den)] r^T
+    BPI{l}: I{l}   -> P{l}  apical    dB/dt = -eta_PI v_api r_I^T
+    N{l}:   P{l+1} -> I{l}  nudge     one-to-one, carries u_breve (g_nI nudging)
+
+The output is nudged towards the schedule's `P{N}.target` with g_tgt while its gate is on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from neurosim.network import Network, Population, Projection
+from neurosim.neurons import RateInput, interneuron, output_pyramidal, pyramidal
+from neurosim.plasticity import DendriticPrediction, Fixed, Silencing, Tied
+
+FEEDBACK_MODES = ("bp", "fa")
+SPS_MODES = ("set", "random")
+
+
+@dataclass
+class MicrocircuitConfig:
+    """Every setting of the circuit; defaults are the paper settings of models.md."""
+
+    layers: list = field(default_factory=lambda: [4, 30, 3])
+    g_l: float = 0.03
+    g_bas: float = 0.1
+    g_api: float = 0.06
+    g_den: float = 0.1
+    g_nI: float = 0.06
+    g_tgt: float = 0.06
+    activation: str = "logistic"
+    prospective: bool = True
+    feedback: str = "bp"
+    dt: float = 0.01
+    eta_fw: list = field(default_factory=lambda: [0.0, 0.0])
+    eta_ip: list = field(default_factory=lambda: [0.0])
+    eta_pi: list = field(default_factory=lambda: [0.0])
+    tau_lo: float = 0.0
+    init_w: float = 0.1  # forward weights U[-init_w, init_w]
+    init_b: float = 1.0  # top-down weights U[-init_b, init_b]
+    init_lateral: float = 1.0  # W^IP, B^PI U[-init_lateral, init_lateral] when sps = "random"
+    sps: str = "set"
+
+    def __post_init__(self):
+        self.layers = [int(n) for n in self.layers]
+        if len(self.layers) < 2 or any(n < 1 for n in self.layers):
+            raise ValueError(f"layers must list at least two positive sizes, got {self.layers}")
+        n_layers, n_hidden = len(self.layers) - 1, len(self.layers) - 2
+        for name, n in (("eta_fw", n_layers), ("eta_ip", n_hidden), ("eta_pi", n_hidden)):
+            value = getattr(self, name)
+            value = [float(value)] * n if np.isscalar(value) else [float(v) for v in value]
+            if len(value) != n:
+                raise ValueError(f"{name} needs {n} values (one per {'layer' if name == 'eta_fw' else 'hidden layer'}),"
+                                 f" got {len(value)}")
+            setattr(self, name, value)
+        for name in ("g_l", "g_bas", "g_api", "g_den", "g_nI", "g_tgt", "tau_lo", "init_w", "init_b"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.feedback not in FEEDBACK_MODES:
+            raise ValueError(f"feedback must be one of {FEEDBACK_MODES}, got {self.feedback!r}")
+        if self.sps not in SPS_MODES:
+            raise ValueError(f"sps must be one of {SPS_MODES}, got {self.sps!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "MicrocircuitConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown microcircuit settings {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layers) - 1
+
+
+def initial_weights(cfg: MicrocircuitConfig, seed: int) -> dict[str, np.ndarray]:
+    """Forward U[-init_w, init_w], top-down U[-init_b, init_b]; lateral weights in the
+    self-predicting state (sps="set") or random (sps="random")."""
+    rng = np.random.default_rng(seed)
+    n = cfg.layers
+    w = {f"W{l}": rng.uniform(-cfg.init_w, cfg.init_w, (n[l], n[l - 1])) for l in range(1, cfg.n_layers + 1)}
+    for l in range(1, cfg.n_layers):
+        w[f"B{l}"] = rng.uniform(-cfg.init_b, cfg.init_b, (n[l], n[l + 1]))
+    if cfg.sps == "set":
+        w.update(self_predicting_weights(cfg, w))
+    else:
+        for l in range(1, cfg.n_layers):
+            a = cfg.init_lateral
+            w[f"WIP{l}"] = rng.uniform(-a, a, (n[l + 1], n[l]))
+            w[f"BPI{l}"] = rng.uniform(-a, a, (n[l], n[l + 1]))
+    return w
+
+
+def self_predicting_weights(cfg: MicrocircuitConfig, weights: dict) -> dict[str, np.ndarray]:
+    """The self-predicting state: B^PI_l = -B_l (B_l = W_{l+1}^T in mode bp) and
+
+        W^IP_l = g_bas (g_l + g_den) / (g_den (g_l + g_bas + g_api)) W_{l+1}   (l < N-1)
+        W^IP_l = g_bas (g_l + g_den) / (g_den (g_l + g_bas)) W_N              (l = N-1)
+    """
+    out = {}
+    for l in range(1, cfg.n_layers):
+        g_api = cfg.g_api if l + 1 < cfg.n_layers else 0.0
+        scale = cfg.g_bas * (cfg.g_l + cfg.g_den) / (cfg.g_den * (cfg.g_l + cfg.g_bas + g_api))
+        w_up = weights[f"W{l + 1}"]
+        out[f"WIP{l}"] = scale * w_up
+        b = w_up.T if cfg.feedback == "bp" else weights[f"B{l}"]
+        out[f"BPI{l}"] = -b
+    return out
+
+
+def build(cfg: MicrocircuitConfig, weights: dict[str, np.ndarray]) -> Network:
+    """The microcircuit as a network description, with the given weights."""
+    n, N = cfg.layers, cfg.n_layers
+    g = dict(g_l=cfg.g_l, activation=cfg.activation, prospective=cfg.prospective)
+    pops = [Population("x", n[0], RateInput())]
+    for l in range(1, N + 1):
+        model = output_pyramidal(g_bas=cfg.g_bas, g_tgt=cfg.g_tgt, **g) if l == N else \
+            pyramidal(g_bas=cfg.g_bas, g_api=cfg.g_api, **g)
+        pops.append(Population(f"P{l}", n[l], model))
+    for l in range(1, N):
+        pops.append(Population(f"I{l}", n[l + 1], interneuron(g_den=cfg.g_den, g_nI=cfg.g_nI, **g)))
+    projs = []
+    for l in range(1, N + 1):
+        src = "x" if l == 1 else f"P{l - 1}"
+        projs.append(Projection(f"W{l}", src, f"P{l}", "basal", weights[f"W{l}"],
+                                DendriticPrediction(cfg.eta_fw[l - 1], cfg.tau_lo)))
+    for l in range(1, N):
+        if cfg.feedback == "bp":
+            projs.append(Projection(f"B{l}", f"P{l + 1}", f"P{l}", "apical", None, Tied(f"W{l + 1}")))
+        else:
+            projs.append(Projection(f"B{l}", f"P{l + 1}", f"P{l}", "apical", weights[f"B{l}"], Fixed()))
+        projs.append(Projection(f"WIP{l}", f"P{l}", f"I{l}", "dendrite", weights[f"WIP{l}"],
+                                DendriticPrediction(cfg.eta_ip[l - 1])))
+        projs.append(Projection(f"BPI{l}", f"I{l}", f"P{l}", "apical", weights[f"BPI{l}"],
+                                Silencing(cfg.eta_pi[l - 1])))
+        projs.append(Projection(f"N{l}", f"P{l + 1}", f"I{l}", "nudge", kind="one_to_one", signal="voltage"))
+    return Network(pops, projs, dt=cfg.dt)
+
+
+def output_key(cfg: MicrocircuitConfig) -> str:
+    return f"P{cfg.n_layers}"
+
+
+def hidden_layers(cfg: MicrocircuitConfig) -> list[str]:
+    return [f"P{l}" for l in range(1, cfg.n_layers)]

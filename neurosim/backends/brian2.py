@@ -1,0 +1,368 @@
+"""Brian2 backend: compiles a `Network` into NeuronGroups and Synapses and runs a
+`Schedule` (docs/equations.md gives the step that this reproduces).
+
+- one NeuronGroup per population; each projection onto it adds a stored input
+  `I_<proj>` that the projection fills as a summed variable; a compartment's potential
+  is the sum of its inputs (plus OU noise); rates and u_breve are stored once per step
+  (`after_groups`), so every projection reads the previous step's values;
+- one Synapses per projection with clock-driven plasticity (Euler, after the neurons);
+  a tied projection (mode `bp`) is a second summed variable onto the *presynaptic*
+  group of the projection it is tied to, so B = W^T holds at every step by construction;
+- samples, targets, gates and the learn signal are TimedArrays with dt = t_pres.
+
+Codegen targets: "cython" (falls back to numpy if no compiler), "numpy", and
+"cpp_standalone" (the whole run compiled to C++, for long runs).
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..neurons import ACTIVATIONS, DendriticNeuron
+from ..network import Network, Population, Projection
+from ..plasticity import DendriticPrediction, Silencing
+from ..recording import Divergence, DivergenceError, Recording, RunResult, Trace
+from ..schedule import Schedule
+
+TARGETS = ("cython", "numpy", "cpp_standalone")
+
+
+def _b2():
+    import brian2
+
+    return brian2
+
+
+def _phi(name: str, x: str) -> str:
+    return ACTIVATIONS[name][1].format(x=x)
+
+
+def neuron_equations(net: Network, pop: Population) -> tuple[str, dict]:
+    """Brian2 equations of a population and the constants they name (conductances in
+    1/ms). Constants carry the population's name (g_basal_P1), because synapses read
+    the population's subexpressions in one shared namespace."""
+    b2 = _b2()
+    if pop.is_input:
+        return "r : 1\nu_breve : 1", {}
+    m: DendriticNeuron = pop.model
+    k = f"_{pop.name}"
+    ns = {f"g_l{k}": m.g_l / b2.ms}
+    lines, drive, weighted, total = [], [f"-g_l{k}*u"], [], [f"g_l{k}"]
+    for c, g in m.dendrites.items():
+        ns[f"g_{c}{k}"] = g / b2.ms
+        inputs = [f"I_{p.name}" for p in net.projections_onto(pop.name, c)]
+        if pop.noise is not None and pop.noise.compartment == c:
+            inputs.append("ou")
+        lines.append(f"v_{c} = {' + '.join(inputs) or '0'} : 1")
+        lines.append(f"vhat_{c} = {m.prediction_factor(c)!r}*v_{c} : 1")
+        lines.append(f"rhat_{c} = {_phi(m.activation, f'vhat_{c}')} : 1")
+        drive.append(f"g_{c}{k}*(v_{c} - u)")
+        weighted.append(f"g_{c}{k}*v_{c}")
+        total.append(f"g_{c}{k}")
+    for n, g in m.nudging.items():
+        ns[f"g_{n}{k}"] = g / b2.ms
+        inputs = [f"I_{p.name}" for p in net.projections_onto(pop.name, n)]
+        if inputs:
+            lines.append(f"v_{n} = {' + '.join(inputs)} : 1")
+            gate = f"g_{n}{k}"
+        else:  # data-driven (a target): value and on/off gate from the schedule
+            lines.append(f"v_{n} = data_{n}{k}(t, i) : 1")
+            gate = f"gate_{n}{k}(t)*g_{n}{k}"
+        drive.append(f"{gate}*(v_{n} - u)")
+        weighted.append(f"{gate}*v_{n}")
+        total.append(gate)
+    lines.insert(0, f"du/dt = {' + '.join(drive)} : 1")
+    lines.append(f"g_sum = {' + '.join(total)} : Hz")
+    lines.append(f"u_eff = ({' + '.join(weighted)})/g_sum : 1")
+    lines.append(f"u_breve_now = {'u_eff' if m.prospective else 'u'} : 1")
+    lines.append(f"r_now = {_phi(m.activation, 'u_breve_now')} : 1")
+    if pop.noise is not None:
+        ns[f"tau_ou{k}"] = pop.noise.tau * b2.ms
+        ns[f"sigma_ou{k}"] = pop.noise.sigma
+        lines.append(f"dou/dt = -ou/tau_ou{k} + sigma_ou{k}*sqrt(1/tau_ou{k})*xi : 1")
+    lines += [f"I_{p.name} : 1" for p in net.projections if p.target == pop.name]
+    lines += ["r : 1", "u_breve : 1"]
+    return "\n".join(lines), ns
+
+
+def synapse_equations(net: Network, proj: Projection) -> tuple[str, dict]:
+    """Brian2 synapse model of a projection, with the summed inputs it drives."""
+    b2 = _b2()
+    s_pre = "r_pre" if proj.signal == "rate" else "u_breve_pre"
+    lines = [f"I_{proj.name}_post = w*{s_pre} : 1 (summed)"]
+    for tied in (p for p in net.projections if p.tied and p.rule.source == proj.name):
+        s_post = "r_post" if tied.signal == "rate" else "u_breve_post"
+        lines.append(f"I_{tied.name}_pre = {tied.rule.sign!r}*w*{s_post} : 1 (summed)")
+    rule, ns = proj.rule, {}
+    if isinstance(rule, DendriticPrediction):
+        ns[f"eta_{proj.name}"] = rule.eta / b2.ms
+        update = f"learn(t)*eta_{proj.name}*(r_now_post - rhat_{proj.compartment}_post)*{s_pre}"
+        if rule.tau_lo > 0:
+            ns[f"tau_lo_{proj.name}"] = rule.tau_lo * b2.ms
+            lines += ["dw/dt = m : 1 (clock-driven)",
+                      f"dm/dt = ({update} - m)/tau_lo_{proj.name} : Hz (clock-driven)"]
+        else:
+            lines.append(f"dw/dt = {update} : 1 (clock-driven)")
+    elif isinstance(rule, Silencing):
+        ns[f"eta_{proj.name}"] = rule.eta / b2.ms
+        lines.append(f"dw/dt = -learn(t)*eta_{proj.name}*v_{proj.compartment}_post*{s_pre} : 1 (clock-driven)")
+    else:
+        lines.append("w : 1")
+    return "\n".join(lines), ns
+
+
+@contextmanager
+def _device(target: str, build_dir: str | None):
+    b2 = _b2()
+    if target == "cpp_standalone":
+        directory = build_dir or tempfile.mkdtemp(prefix="neurosim_standalone_")
+        b2.set_device("cpp_standalone", directory=directory, build_on_run=False)
+        try:
+            yield directory
+        finally:
+            b2.device.reinit()
+            b2.device.activate()
+            b2.set_device("runtime")
+    else:
+        b2.set_device("runtime")
+        b2.prefs.codegen.target = target
+        yield None
+
+
+class Brian2Simulator:
+    """Runs a network description on Brian2.
+
+    target: "cython" (default), "numpy" or "cpp_standalone"; seed fixes the noise.
+    """
+
+    name = "brian2"
+
+    def __init__(self, network: Network, target: str = "cython", seed: int = 0,
+                 build_dir: str | None = None, check_every_ms: float = 10.0):
+        if target not in TARGETS:
+            raise ValueError(f"brian2 target must be one of {TARGETS}, got {target!r}")
+        self.network, self.target, self.seed = network, target, int(seed)
+        self.build_dir, self.check_every_ms = build_dir, check_every_ms
+
+    def run(self, schedule: Schedule, recording: Recording | None = None, progress=None) -> RunResult:
+        """Simulate the whole schedule. Raises DivergenceError (with the partial result)
+        when a population's state becomes NaN or inf."""
+        b2 = _b2()
+        net, recording = self.network, recording or Recording()
+        schedule.check_against(net)
+        self._check_recording(recording)
+        spp = schedule.steps_per_presentation(net.dt)
+        n_steps = schedule.n_presentations * spp
+        with _device(self.target, self.build_dir) as directory:
+            b2.start_scope()
+            b2.defaultclock.dt = net.dt * b2.ms
+            b2.seed(self.seed)
+            groups, synapses, monitors, objects = self._build(schedule, recording)
+            divergence, holder = [], []
+            if self.target != "cpp_standalone":
+                objects.append(self._divergence_watch(groups, divergence, holder))
+            bnet = b2.Network(*objects)
+            holder.append(bnet)
+            report, close = _reporter(progress, self.target)
+            t0 = time.perf_counter()
+            bnet.run(n_steps * net.dt * b2.ms, report=report, report_period=1 * b2.second)
+            if directory is not None:
+                b2.device.build(directory=directory, compile=True, run=True, clean=False)
+            wall = time.perf_counter() - t0
+            close()
+            t_end = float(bnet.t / b2.ms) if directory is None else n_steps * net.dt
+            result = self._collect(groups, synapses, monitors, recording, t_end)
+            result.wall_time_s, result.run_time_s = wall, float(b2.device._last_run_time)
+        result.divergence = divergence[0] if divergence else result.first_divergence()
+        if result.divergence is not None:
+            raise DivergenceError(result.divergence, result)
+        return result
+
+    def _check_recording(self, recording: Recording):
+        for pop_name, variables in recording.variables.items():
+            pop = self.network.population(pop_name)
+            allowed = {"r", "u_breve"}
+            if not pop.is_input:
+                allowed |= {"u"} | {f"v_{c}" for c in pop.model.dendrites}
+                allowed |= {f"I_{p.name}" for p in self.network.projections if p.target == pop_name}
+                if pop.noise is not None:
+                    allowed.add("ou")
+            for var in variables:
+                if var not in allowed:
+                    raise ValueError(f"cannot record {var!r} of {pop_name}; choose from {sorted(allowed)}")
+        for name in recording.weights:
+            self.network.projection(name)
+
+    def _build(self, schedule: Schedule, recording: Recording):
+        b2, net = _b2(), self.network
+        t_pres = schedule.t_pres * b2.ms
+        ns = {"learn": b2.TimedArray(schedule.learn, dt=t_pres)}
+        neuron_eqs = {}
+        for pop in net.populations:
+            neuron_eqs[pop.name], constants = neuron_equations(net, pop)
+            ns.update(constants)
+            if pop.is_input:
+                ns[f"data_{pop.name}"] = b2.TimedArray(schedule.data[pop.name], dt=t_pres)
+                continue
+            for n in pop.model.nudging:
+                key = f"{pop.name}.{n}"
+                if key in schedule.data:
+                    ns[f"data_{n}_{pop.name}"] = b2.TimedArray(schedule.data[key], dt=t_pres)
+                    gate = schedule.gates.get(key, np.ones(schedule.n_presentations))
+                    ns[f"gate_{n}_{pop.name}"] = b2.TimedArray(gate, dt=t_pres)
+        synapse_eqs = {}
+        for proj in net.projections:
+            if not proj.tied:
+                synapse_eqs[proj.name], constants = synapse_equations(net, proj)
+                ns.update(constants)
+        groups, synapses, monitors, objects = {}, {}, {}, []
+        for pop in net.populations:
+            g = b2.NeuronGroup(pop.size, neuron_eqs[pop.name], method="euler", namespace=ns,
+                               name=pop.name, order=0)
+            if pop.is_input:
+                g.r = schedule.data[pop.name][0]
+                store = f"r = data_{pop.name}(t, i)"
+            else:
+                g.r = float(ACTIVATIONS[pop.model.activation][0](0.0))
+                store = "r = r_now\nu_breve = u_breve_now"
+            g.run_regularly(store, when="after_groups", name=f"{pop.name}_store")
+            groups[pop.name] = g
+            objects.append(g)
+        for proj in net.projections:
+            if proj.tied:
+                continue
+            src, tgt = groups[proj.source], groups[proj.target]
+            s = b2.Synapses(src, tgt, synapse_eqs[proj.name], method="euler", namespace=ns,
+                            name=proj.name, order=1)
+            if proj.kind == "one_to_one":
+                s.connect(j="i")
+                s.w = 1.0
+            else:
+                pre = np.repeat(np.arange(src.N), tgt.N)
+                post = np.tile(np.arange(tgt.N), src.N)
+                s.connect(i=pre, j=post)
+                s.w = proj.weight[post, pre]
+            synapses[proj.name] = s
+            objects.append(s)
+        for pop_name, variables in recording.variables.items():
+            if variables:
+                mon = b2.StateMonitor(groups[pop_name], list(variables), record=True,
+                                      dt=recording.dt * b2.ms, when="start", name=f"rec_{pop_name}")
+                monitors[pop_name] = mon
+                objects.append(mon)
+        if recording.weights_dt is not None:
+            for name in {self._weight_owner(n) for n in recording.weights}:
+                mon = b2.StateMonitor(synapses[name], "w", record=True, dt=recording.weights_dt * b2.ms,
+                                      when="start", name=f"recw_{name}")
+                monitors[f"w:{name}"] = mon
+                objects.append(mon)
+        return groups, synapses, monitors, objects
+
+    def _weight_owner(self, name: str) -> str:
+        proj = self.network.projection(name)
+        return proj.rule.source if proj.tied else name
+
+    def _divergence_watch(self, groups, found: list, holder: list):
+        """Every check_every_ms, stop the run at the first population with NaN or inf."""
+        b2, net = _b2(), self.network
+        watched = [p.name for p in net.populations if not p.is_input]
+
+        @b2.network_operation(dt=self.check_every_ms * b2.ms, when="end")
+        def watch(t):
+            for name in watched:
+                g = groups[name]
+                if not (np.all(np.isfinite(g.u[:])) and np.all(np.isfinite(g.r[:]))):
+                    found.append(Divergence(name, float(t / b2.ms) + self.network.dt))
+                    holder[0].stop()
+                    return
+
+        return watch
+
+    def _collect(self, groups, synapses, monitors, recording, t_end) -> RunResult:
+        b2, net = _b2(), self.network
+        final_weights, final_state, traces = {}, {}, {}
+        for proj in net.projections:
+            if proj.kind == "one_to_one":
+                continue
+            owner = synapses[self._weight_owner(proj.name)]
+            w = _matrix(owner, owner.w[:])
+            final_weights[proj.name] = proj.rule.sign * w.T if proj.tied else w
+        for pop in net.populations:
+            g = groups[pop.name]
+            for var in ("r", "u_breve") if pop.is_input else ("u", "r", "u_breve"):
+                final_state[f"{pop.name}.{var}"] = np.array(getattr(g, var)[:])
+        for pop_name, variables in recording.variables.items():
+            mon = monitors.get(pop_name)
+            if mon is None:
+                continue
+            times = np.asarray(mon.t / b2.ms)
+            final = self._final_values(groups[pop_name], pop_name, variables)
+            for var in variables:
+                values = np.asarray(getattr(mon, var)).T
+                traces[f"{pop_name}.{var}"] = _append_final(times, values, final[var], recording.dt, t_end)
+        for key, mon in monitors.items():
+            if not key.startswith("w:"):
+                continue
+            name = key[2:]
+            s = synapses[name]
+            times = np.asarray(mon.t / b2.ms)
+            values = np.stack([_matrix(s, row) for row in np.asarray(mon.w).T]) if len(times) else \
+                np.zeros((0, s.target.N, s.source.N))
+            trace = _append_final(times, values, final_weights[name], recording.weights_dt, t_end)
+            for proj in net.projections:
+                if proj.name in recording.weights and self._weight_owner(proj.name) == name:
+                    vals = proj.rule.sign * np.swapaxes(trace.values, 1, 2) if proj.tied else trace.values
+                    traces[f"w:{proj.name}"] = Trace(trace.times, vals)
+        return RunResult(traces, final_weights, final_state, t_end, int(round(t_end / net.dt)), 0.0, 0.0)
+
+    def _final_values(self, group, pop_name, variables) -> dict:
+        """Recorded variables at the end of the run, from the stored state."""
+        out = {}
+        for var in variables:
+            if var.startswith("v_"):
+                pop = self.network.population(pop_name)
+                c = var[2:]
+                parts = [np.asarray(getattr(group, f"I_{p.name}")[:])
+                         for p in self.network.projections_onto(pop_name, c)]
+                if pop.noise is not None and pop.noise.compartment == c:
+                    parts.append(np.asarray(group.ou[:]))
+                out[var] = np.sum(parts, axis=0) if parts else np.zeros(group.N)
+            else:
+                out[var] = np.array(getattr(group, var)[:])
+        return out
+
+
+def _matrix(syn, flat) -> np.ndarray:
+    """Synapse values in Brian2's order -> (post, pre) matrix."""
+    w = np.zeros((syn.target.N, syn.source.N))
+    w[np.asarray(syn.j[:]), np.asarray(syn.i[:])] = np.asarray(flat)
+    return w
+
+
+def _append_final(times, values, final, dt, t_end) -> Trace:
+    """Add the end-of-run state when it falls on the recording grid."""
+    if len(times) == 0:
+        return Trace(times, values)
+    k = t_end / dt
+    if abs(k - round(k)) < 1e-6 and t_end > times[-1] + 1e-9:
+        times = np.append(times, t_end)
+        values = np.concatenate([values, np.asarray(final)[None]], axis=0)
+    return Trace(times, values)
+
+
+def _reporter(progress, target):
+    """A Brian2 `report` for a tqdm bar over simulated time (text in standalone)."""
+    if progress is None:
+        return None, lambda: None
+    if target == "cpp_standalone":
+        return "text", lambda: None
+    bar = progress
+
+    def report(elapsed, completed, start, duration):
+        bar.n = round(float(completed) * bar.total, 3)
+        bar.refresh()
+
+    return report, bar.close

@@ -1,0 +1,169 @@
+"""What to record, what a run returns, and the results file (HDF5) with summary.json.
+
+Recorded values are the state at time t, i.e. after the steps covering [0, t); the
+state at the end of the run is appended, so a record every t_pres gives the state at
+the end of every presentation.
+"""
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+SUMMARY_KEYS = ("model", "rule", "backend", "seed", "sim_time_ms", "wall_time_s", "steps_per_s", "final")
+VERSIONED = ("neurosim", "numpy", "brian2", "h5py", "scipy", "torch", "norse", "nir")
+
+
+@dataclass
+class Recording:
+    """Record `variables` (population -> names) every `dt` ms, and the weights of
+    `weights` (projection names) every `weights_dt` ms (None: never)."""
+
+    variables: dict[str, list[str]] = field(default_factory=dict)
+    dt: float = 1.0
+    weights: list[str] = field(default_factory=list)
+    weights_dt: float | None = None
+
+    def __post_init__(self):
+        for name, value in (("dt", self.dt), ("weights_dt", self.weights_dt)):
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"recording {name} must be > 0 ms, got {value!r}")
+
+
+@dataclass
+class Divergence:
+    population: str
+    time_ms: float
+
+    def __str__(self):
+        return (f"dynamics diverged: population {self.population} has NaN or inf at "
+                f"t = {self.time_ms:g} ms")
+
+
+class DivergenceError(RuntimeError):
+    """The dynamics produced NaN or inf; `result` holds everything recorded until then."""
+
+    def __init__(self, divergence: Divergence, result: "RunResult"):
+        super().__init__(str(divergence))
+        self.divergence = divergence
+        self.result = result
+
+
+@dataclass
+class Trace:
+    times: np.ndarray  # (n_t,) ms
+    values: np.ndarray  # (n_t, ...) one row per time
+
+
+@dataclass
+class RunResult:
+    traces: dict[str, Trace]  # "pop.var" -> values (n_t, size); "w:proj" -> (n_t, post, pre)
+    final_weights: dict[str, np.ndarray]
+    final_state: dict[str, np.ndarray]  # "pop.var" -> (size,)
+    sim_time_ms: float
+    steps: int
+    wall_time_s: float  # everything: code generation, compilation, the run
+    run_time_s: float  # the simulation loop alone
+    divergence: Divergence | None = None
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / self.run_time_s if self.run_time_s > 0 else float("nan")
+
+    def first_divergence(self) -> Divergence | None:
+        """Earliest recorded non-finite value of a population, or a bad final state."""
+        first = None
+        for key, trace in self.traces.items():
+            if key.startswith("w:"):
+                continue
+            rows = np.flatnonzero(~np.all(np.isfinite(trace.values.reshape(len(trace.times), -1)), axis=1))
+            if len(rows) and (first is None or trace.times[rows[0]] < first.time_ms):
+                first = Divergence(key.split(".")[0], float(trace.times[rows[0]]))
+        if first is None:
+            for key, value in self.final_state.items():
+                if not np.all(np.isfinite(value)):
+                    return Divergence(key.split(".")[0], self.sim_time_ms)
+        return first
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def write_results(path, *, config: dict, result: RunResult, metrics: dict[str, Trace],
+                  summary: dict, status: str = "complete") -> None:
+    """One HDF5 file: /config (JSON), /metrics/<name>/{times,values}, /traces/<key>/...,
+    /final_weights/<proj>, /final_state/<pop.var>, /versions; attributes status, summary."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with h5py.File(tmp, "w") as f:
+        f.attrs["status"] = status
+        f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        f.attrs["summary"] = json.dumps(summary)
+        f.create_dataset("config", data=json.dumps(config, default=_jsonable))
+        for group_name, traces in (("metrics", metrics), ("traces", result.traces)):
+            group = f.create_group(group_name)
+            for key, trace in traces.items():
+                g = group.create_group(key)
+                g.create_dataset("times", data=np.asarray(trace.times, dtype=float))
+                g.create_dataset("values", data=np.asarray(trace.values, dtype=float), compression="gzip")
+        for group_name, arrays in (("final_weights", result.final_weights), ("final_state", result.final_state)):
+            group = f.create_group(group_name)
+            for key, value in arrays.items():
+                group.create_dataset(key, data=np.asarray(value, dtype=float))
+        versions = f.create_group("versions")
+        for name, version in library_versions().items():
+            versions.attrs[name] = version
+    tmp.replace(path)
+
+
+def read_results(path) -> dict:
+    """The results file as plain Python: config, metrics, traces, final weights/state."""
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path}: not a readable results file ({err})") from None
+    with f:
+        out = {
+            "status": str(f.attrs["status"]),
+            "summary": json.loads(f.attrs["summary"]),
+            "config": json.loads(f["config"][()]),
+            "versions": dict(f["versions"].attrs),
+        }
+        for group_name in ("metrics", "traces"):
+            out[group_name] = {k: Trace(g["times"][()], g["values"][()]) for k, g in f[group_name].items()}
+        for group_name in ("final_weights", "final_state"):
+            out[group_name] = {k: d[()] for k, d in f[group_name].items()}
+    return out
+
+
+def write_summary(path, summary: dict) -> None:
+    missing = [k for k in SUMMARY_KEYS if k not in summary]
+    if missing:
+        raise ValueError(f"summary lacks keys {missing}")
+    Path(path).write_text(json.dumps(summary, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in JSON")
