@@ -41,9 +41,9 @@ class MicrocircuitConfig:
     prospective: bool = True
     feedback: str = "bp"
     dt: float = 0.01
-    eta_fw: list = field(default_factory=lambda: [0.0, 0.0])
-    eta_ip: list = field(default_factory=lambda: [0.0])
-    eta_pi: list = field(default_factory=lambda: [0.0])
+    eta_fw: list | float = 0.0  # one per layer, or one for all (1/ms)
+    eta_ip: list | float = 0.0  # one per hidden layer, or one for all
+    eta_pi: list | float = 0.0
     tau_lo: float = 0.0
     init_w: float = 0.1  # forward weights U[-init_w, init_w]
     init_b: float = 1.0  # top-down weights U[-init_b, init_b]

@@ -1,0 +1,60 @@
+"""Metrics of models.md section 7: angles between matrices, accuracy, errors, and the
+backprop reference for the microcircuit's effective feed-forward network."""
+from __future__ import annotations
+
+import numpy as np
+
+from neurosim.neurons import activation, activation_derivative
+
+
+def angle_deg(a, b) -> float:
+    """angle(A, B) = arccos(tr(A^T B) / (||A|| ||B||)) in degrees (NaN if either is 0)."""
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    norm = np.linalg.norm(a) * np.linalg.norm(b)
+    if norm == 0:
+        return float("nan")
+    return float(np.degrees(np.arccos(np.clip(a @ b / norm, -1.0, 1.0))))
+
+
+def accuracy(outputs, labels) -> float:
+    """Fraction of rows whose largest output is the label."""
+    return float(np.mean(np.argmax(outputs, axis=1) == np.asarray(labels)))
+
+
+def mse(outputs, targets) -> float:
+    return float(np.mean((np.asarray(outputs) - np.asarray(targets)) ** 2))
+
+
+def basal_factors(cfg) -> list[float]:
+    """k_l with vhat_bas,l = k_l W_l r_{l-1}: g_bas/(g_l+g_bas+g_api) hidden, g_bas/(g_l+g_bas) output."""
+    n = cfg.n_layers
+    return [cfg.g_bas / (cfg.g_l + cfg.g_bas + (cfg.g_api if l < n else 0.0)) for l in range(1, n + 1)]
+
+
+def feedforward(cfg, weights: list, x) -> list[np.ndarray]:
+    """The effective network the microcircuit computes in the self-predicting state:
+    vhat_l = k_l W_l r_{l-1}, r_l = phi(vhat_l). Returns [vhat_1 .. vhat_N] (rows = samples)."""
+    phi = activation(cfg.activation)
+    r, out = np.atleast_2d(x), []
+    for k, w in zip(basal_factors(cfg), weights):
+        v = k * r @ w.T
+        out.append(v)
+        r = phi(v)
+    return out
+
+
+def backprop_updates(cfg, weights: list, x, u_tgt) -> list[np.ndarray]:
+    """Backprop's gradient step for one sample on L = 1/2 ||u_tgt - vhat_N||^2 in the
+    effective network: delta_N = u_tgt - vhat_N, delta_l = phi'(vhat_l) * W_{l+1}^T delta_{l+1},
+    dW_l = delta_l r_{l-1}^T (up to the positive factor k_l of each layer)."""
+    phi = activation(cfg.activation)
+    x = np.asarray(x, dtype=float)
+    v = feedforward(cfg, weights, x)
+    rates = [x] + [phi(vl[0]) for vl in v]
+    delta = np.asarray(u_tgt, dtype=float) - v[-1][0]
+    updates = [None] * len(weights)
+    for l in range(len(weights) - 1, -1, -1):
+        updates[l] = np.outer(delta, rates[l])
+        if l > 0:
+            delta = activation_derivative(cfg.activation, v[l - 1][0]) * (weights[l].T @ delta)
+    return updates
