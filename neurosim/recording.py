@@ -23,18 +23,25 @@ VERSIONED = ("neurosim", "numpy", "brian2", "h5py", "scipy", "torch", "norse", "
 
 @dataclass
 class Recording:
-    """Record `variables` (population -> names) every `dt` ms, and the weights of
-    `weights` (projection names) every `weights_dt` ms (None: never)."""
+    """Record `variables` (population -> names) every `dt` ms (`every` sets another
+    interval for some populations), and the weights of `weights` (projection names)
+    every `weights_dt` ms (None: never)."""
 
     variables: dict[str, list[str]] = field(default_factory=dict)
     dt: float = 1.0
     weights: list[str] = field(default_factory=list)
     weights_dt: float | None = None
+    every: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self):
-        for name, value in (("dt", self.dt), ("weights_dt", self.weights_dt)):
+        intervals = [("dt", self.dt), ("weights_dt", self.weights_dt)]
+        intervals += [(f"every[{k!r}]", v) for k, v in self.every.items()]
+        for name, value in intervals:
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"recording {name} must be > 0 ms, got {value!r}")
+
+    def interval(self, population: str) -> float:
+        return self.every.get(population, self.dt)
 
 
 @dataclass

@@ -5,7 +5,8 @@
   `I_<proj>` that the projection fills as a summed variable; a compartment's potential
   is the sum of its inputs (plus OU noise); rates and u_breve are stored once per step
   (`after_groups`), so every projection reads the previous step's values;
-- one Synapses per projection with clock-driven plasticity (Euler, after the neurons);
+- one Synapses per projection with clock-driven plasticity (Euler, after the neurons;
+  the postsynaptic error of dendritic prediction is stored per neuron in between);
   a tied projection (mode `bp`) is a second summed variable onto the *presynaptic*
   group of the projection it is tied to, so B = W^T holds at every step by construction;
 - samples, targets, gates and the learn signal are TimedArrays with dt = t_pres.
@@ -84,8 +85,16 @@ def neuron_equations(net: Network, pop: Population) -> tuple[str, dict]:
         ns[f"sigma_ou{k}"] = pop.noise.sigma
         lines.append(f"dou/dt = -ou/tau_ou{k} + sigma_ou{k}*sqrt(1/tau_ou{k})*xi : 1")
     lines += [f"I_{p.name} : 1" for p in net.projections if p.target == pop.name]
+    lines += [f"e_{c} : 1" for c in predicted_compartments(net, pop)]
     lines += ["r : 1", "u_breve : 1"]
     return "\n".join(lines), ns
+
+
+def predicted_compartments(net: Network, pop: Population) -> list[str]:
+    """Compartments of `pop` whose inputs learn by dendritic prediction: each stores its
+    error e_c = phi(u_breve) - phi(vhat_c) once per neuron and step, for all its synapses."""
+    return sorted({p.compartment for p in net.projections
+                   if p.target == pop.name and isinstance(p.rule, DendriticPrediction)})
 
 
 def synapse_equations(net: Network, proj: Projection) -> tuple[str, dict]:
@@ -99,7 +108,7 @@ def synapse_equations(net: Network, proj: Projection) -> tuple[str, dict]:
     rule, ns = proj.rule, {}
     if isinstance(rule, DendriticPrediction):
         ns[f"eta_{proj.name}"] = rule.eta / b2.ms
-        update = f"learn(t)*eta_{proj.name}*(r_now_post - rhat_{proj.compartment}_post)*{s_pre}"
+        update = f"learn(t)*eta_{proj.name}*e_{proj.compartment}_post*{s_pre}"
         if rule.tau_lo > 0:
             ns[f"tau_lo_{proj.name}"] = rule.tau_lo * b2.ms
             lines += ["dw/dt = m : 1 (clock-driven)",
@@ -147,7 +156,7 @@ class Brian2Simulator:
         self.network, self.target, self.seed = network, target, int(seed)
         self.build_dir, self.check_every_ms = build_dir, check_every_ms
 
-    def run(self, schedule: Schedule, recording: Recording | None = None, progress=None) -> RunResult:
+    def run(self, schedule: Schedule, recording: Recording | None = None, progress: bool = False) -> RunResult:
         """Simulate the whole schedule. Raises DivergenceError (with the partial result)
         when a population's state becomes NaN or inf."""
         b2 = _b2()
@@ -229,6 +238,9 @@ class Brian2Simulator:
                 g.r = float(ACTIVATIONS[pop.model.activation][0](0.0))
                 store = "r = r_now\nu_breve = u_breve_now"
             g.run_regularly(store, when="after_groups", name=f"{pop.name}_store")
+            errors = [f"e_{c} = r_now - rhat_{c}" for c in predicted_compartments(net, pop)]
+            if errors:  # after the soma's Euler step (order 0), before plasticity (order 2)
+                g.run_regularly("\n".join(errors), when="groups", order=1, name=f"{pop.name}_errors")
             groups[pop.name] = g
             objects.append(g)
         for proj in net.projections:
@@ -236,7 +248,7 @@ class Brian2Simulator:
                 continue
             src, tgt = groups[proj.source], groups[proj.target]
             s = b2.Synapses(src, tgt, synapse_eqs[proj.name], method="euler", namespace=ns,
-                            name=proj.name, order=1)
+                            name=proj.name, order=2)
             if proj.kind == "one_to_one":
                 s.connect(j="i")
                 s.w = 1.0
@@ -250,7 +262,8 @@ class Brian2Simulator:
         for pop_name, variables in recording.variables.items():
             if variables:
                 mon = b2.StateMonitor(groups[pop_name], list(variables), record=True,
-                                      dt=recording.dt * b2.ms, when="start", name=f"rec_{pop_name}")
+                                      dt=recording.interval(pop_name) * b2.ms, when="start",
+                                      name=f"rec_{pop_name}")
                 monitors[pop_name] = mon
                 objects.append(mon)
         if recording.weights_dt is not None:
@@ -302,7 +315,8 @@ class Brian2Simulator:
             final = self._final_values(groups[pop_name], pop_name, variables)
             for var in variables:
                 values = np.asarray(getattr(mon, var)).T
-                traces[f"{pop_name}.{var}"] = _append_final(times, values, final[var], recording.dt, t_end)
+                traces[f"{pop_name}.{var}"] = _append_final(times, values, final[var],
+                                                            recording.interval(pop_name), t_end)
         for key, mon in monitors.items():
             if not key.startswith("w:"):
                 continue
@@ -353,16 +367,19 @@ def _append_final(times, values, final, dt, t_end) -> Trace:
     return Trace(times, values)
 
 
-def _reporter(progress, target):
-    """A Brian2 `report` for a tqdm bar over simulated time (text in standalone)."""
-    if progress is None:
+def _reporter(progress: bool, target: str):
+    """Brian2 `report`: a tqdm bar over simulated time in runtime mode, Brian2's own
+    text report in standalone mode (the loop runs in C++)."""
+    if not progress:
         return None, lambda: None
     if target == "cpp_standalone":
         return "text", lambda: None
-    bar = progress
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, unit="%", desc="simulated", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
 
     def report(elapsed, completed, start, duration):
-        bar.n = round(float(completed) * bar.total, 3)
+        bar.n = round(100 * float(completed), 1)
         bar.refresh()
 
     return report, bar.close

@@ -1,0 +1,112 @@
+"""Bad input stops with a message naming the field or value; a diverging run names the
+population and the time and keeps what it recorded."""
+import json
+
+import numpy as np
+import pytest
+
+from microcircuits.dendritic import MicrocircuitConfig, build, initial_weights
+from microcircuits.experiments import make_config, run_experiment
+from neurosim.backends.brian2 import Brian2Simulator
+from neurosim.cli import main
+from neurosim.network import Network, Population, Projection
+from neurosim.neurons import RateInput, pyramidal
+from neurosim.recording import DivergenceError, Recording, read_results
+from neurosim.schedule import Schedule
+
+
+def test_unknown_config_keys_are_named():
+    with pytest.raises(ValueError, match="epohcs"):
+        make_config({"task": {"epohcs": 3}})
+    with pytest.raises(ValueError, match="learning_rate"):
+        make_config({"network": {"learning_rate": 1.0}})
+    with pytest.raises(ValueError, match="trainer"):
+        make_config({"trainer": {}})
+
+
+def test_cli_reports_config_errors_and_exits_2(tmp_path, capsys):
+    config = tmp_path / "bad.toml"
+    config.write_text('[network]\nlayers = [4, 30, 3]\ng_bas = -0.1\n')
+    assert main(["run", str(config), "--out", str(tmp_path / "out")]) == 2
+    assert "g_bas" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("field", ["g_l", "g_bas", "g_api", "g_den", "g_nI", "g_tgt"])
+def test_negative_conductances_are_refused(field):
+    with pytest.raises(ValueError, match=field):
+        MicrocircuitConfig(**{field: -0.01})
+
+
+def test_negative_conductance_in_a_neuron_model_is_refused():
+    with pytest.raises(ValueError, match="g_apical"):
+        pyramidal(g_api=-1.0)
+
+
+def test_weights_that_do_not_fit_the_layer_sizes_are_refused():
+    cfg = MicrocircuitConfig(layers=[4, 30, 3])
+    weights = initial_weights(cfg, 0)
+    weights["W2"] = np.zeros((3, 20))
+    with pytest.raises(ValueError, match=r"W2.*\(3, 20\).*\(3, 30\)"):
+        build(cfg, weights)
+
+
+def test_a_projection_onto_a_missing_compartment_is_refused():
+    pops = [Population("x", 2, RateInput()), Population("P", 3, pyramidal())]
+    with pytest.raises(ValueError, match="dendrite"):
+        Network(pops, [Projection("W", "x", "P", "dendrite", np.zeros((3, 2)))])
+
+
+def test_nan_in_the_data_is_named():
+    x = np.ones((5, 2))
+    x[3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"'x'.*presentation 3, neuron 1"):
+        Schedule(1.0, {"x": x})
+
+
+def test_data_that_do_not_fit_the_network_are_refused():
+    cfg = MicrocircuitConfig(layers=[4, 5, 3])
+    net = build(cfg, initial_weights(cfg, 0))
+    schedule = Schedule(1.0, {"x": np.ones((2, 5)), "P2.target": np.ones((2, 3))})
+    with pytest.raises(ValueError, match=r"'x' has 5 columns.*4 neurons"):
+        Brian2Simulator(net, target="numpy").run(schedule)
+
+
+def _exploding_network():
+    """Linear neurons with a strong positive loop through the top-down weights."""
+    cfg = MicrocircuitConfig(layers=[1, 1, 1], activation="linear", feedback="fa", dt=0.1)
+    weights = {"W1": [[1.0]], "W2": [[100.0]], "B1": [[100.0]], "WIP1": [[0.0]], "BPI1": [[0.0]]}
+    return build(cfg, {k: np.array(v) for k, v in weights.items()})
+
+
+def test_divergence_names_population_and_time_and_keeps_the_recording():
+    schedule = Schedule(1.0, {"x": np.ones((100, 1)), "P2.target": np.zeros((100, 1))},
+                        {"P2.target": np.zeros(100)})
+    sim = Brian2Simulator(_exploding_network(), target="numpy", check_every_ms=5.0)
+    with pytest.raises(DivergenceError, match=r"population P\d has NaN or inf at t = [\d.]+ ms") as info:
+        sim.run(schedule, Recording({"P1": ["u_breve"]}, dt=1.0))
+    err = info.value
+    assert err.divergence.time_ms < 100.0  # stopped early, not at the end of the schedule
+    trace = err.result.traces["P1.u_breve"]
+    assert len(trace.times) >= 2 and np.isfinite(trace.values[0]).all()
+    assert trace.times[-1] <= err.divergence.time_ms
+
+
+def test_a_diverged_experiment_still_writes_its_results(tmp_path):
+    config = {
+        "network": {"layers": [4, 10, 2], "activation": "linear", "feedback": "fa", "init_w": 10.0,
+                    "init_b": 100.0, "dt": 0.1, "sps": "random"},
+        "task": {"name": "teacher_student", "epochs": 2, "n_train": 50, "n_test": 10},
+        "run": {"target": "numpy"},
+    }
+    with pytest.raises(DivergenceError):
+        run_experiment(config, tmp_path)
+    results = read_results(tmp_path / "results.h5")
+    assert results["status"].startswith("diverged")
+    assert json.loads((tmp_path / "summary.json").read_text())["rule"] == "fa"
+
+
+def test_a_truncated_results_file_is_refused(tmp_path):
+    path = tmp_path / "results.h5"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 10)
+    with pytest.raises(ValueError, match="results.h5"):
+        read_results(path)
