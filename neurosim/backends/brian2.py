@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -137,8 +138,17 @@ def _device(target: str, build_dir: str | None):
             b2.set_device("runtime")
     else:
         b2.set_device("runtime")
-        b2.prefs.codegen.target = target
+        b2.prefs.codegen.target = "numpy" if target == "cython" and not _cython_available() else target
         yield None
+
+
+def _cython_available() -> bool:
+    from brian2.codegen.runtime.cython_rt import CythonCodeObject
+
+    if CythonCodeObject.is_available():
+        return True
+    warnings.warn("Cython cannot compile here; Brian2 falls back to the numpy target")
+    return False
 
 
 class Brian2Simulator:
@@ -146,8 +156,6 @@ class Brian2Simulator:
 
     target: "cython" (default), "numpy" or "cpp_standalone"; seed fixes the noise.
     """
-
-    name = "brian2"
 
     def __init__(self, network: Network, target: str = "cython", seed: int = 0,
                  build_dir: str | None = None, check_every_ms: float = 10.0):
