@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench clean
+.PHONY: demo test bench clean
 
 $(STAMP): setup.cfg setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,11 +19,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-test-slow: $(STAMP)
-	$(PY) -m pytest -m slow
-
 bench: $(STAMP)
-	$(PY) benchmarks/microcircuit_steps.py
+	$(PY) -m benchmarks.microcircuit_steps
 
 clean:
 	rm -rf $(VENV) runs build
