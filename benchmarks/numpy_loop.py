@@ -22,7 +22,7 @@ One step n -> (t_n = n dt, sample p = n // steps_per_sample):
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
