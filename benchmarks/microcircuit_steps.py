@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.numpy_loop import LoopParams, simulate
+from benchmarks.numpy_loop import from_microcircuit, simulate
 from microcircuits.dendritic import MicrocircuitConfig, build, initial_weights
 from neurosim.backends.brian2 import Brian2Simulator
 from neurosim.recording import library_versions
@@ -48,12 +48,7 @@ def bench_brian2(target, n_steps):
 
 def bench_numpy(n_steps):
     cfg = setting()
-    w = initial_weights(cfg, 0)
-    n = cfg.n_layers
-    weights = {"W": [w[f"W{l}"] for l in range(1, n + 1)], "B": [w[f"B{l}"] for l in range(1, n)],
-               "WIP": [w[f"WIP{l}"] for l in range(1, n)], "BPI": [w[f"BPI{l}"] for l in range(1, n)]}
-    params = LoopParams(layers=LAYERS, dt=cfg.dt, feedback="fa", eta_fw=cfg.eta_fw, eta_ip=cfg.eta_ip,
-                        eta_pi=cfg.eta_pi)
+    params, weights = from_microcircuit(cfg, initial_weights(cfg, 0), t_pres=1.0)
     sched = schedule(n_steps // 100)
     k = sched.n_presentations
     t0 = time.perf_counter()

@@ -21,12 +21,11 @@ One step n -> (t_n = n dt, sample p = n // steps_per_sample):
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LoopParams", "simulate", "activation", "ACTIVATIONS"]
+__all__ = ["LoopParams", "simulate", "from_microcircuit", "activation", "ACTIVATIONS"]
 
 
 # ----------------------------------------------------------------------------------
@@ -483,30 +482,18 @@ def simulate(
 
 
 # ----------------------------------------------------------------------------------
-# speed reference
+# inputs from a microcircuit description
 # ----------------------------------------------------------------------------------
-def _bench(n_steps: int = 20_000, layers=(5, 20, 10, 20, 5), seed: int = 0) -> float:
-    rng = np.random.default_rng(seed)
-    layers = list(layers)
-    N = len(layers) - 1
-    weights = {
-        "W": [rng.uniform(-1, 1, (layers[l], layers[l - 1])) for l in range(1, N + 1)],
-        "WIP": [rng.uniform(-1, 1, (layers[l + 1], layers[l])) for l in range(1, N)],
-        "BPI": [rng.uniform(-1, 1, (layers[l], layers[l + 1])) for l in range(1, N)],
-    }
-    params = LoopParams(layers=layers, dt=0.01, t_pres=1.0, feedback="bp",
-                        eta_fw=[0.0] * N, eta_ip=[0.0] * (N - 1), eta_pi=[5.0] * (N - 1))
-    n_samples = -(-n_steps // params.steps_per_sample)
-    x = rng.uniform(0, 1, (n_samples, layers[0]))
-    zeros, ones = np.zeros(n_samples), np.ones(n_samples)
-    simulate(params, weights, x[:1], None, zeros[:1], ones[:1])  # warm-up
-    t0 = time.perf_counter()
-    res = simulate(params, weights, x, None, zeros, ones)
-    elapsed = time.perf_counter() - t0
-    return res["n_steps"] / elapsed
-
-
-if __name__ == "__main__":
-    sps = _bench()
-    print(f"numpy loop, 5-20-10-20-5 microcircuit, bp, eta_pi=5: "
-          f"20000 steps, {sps:,.0f} steps/s")
+def from_microcircuit(cfg, weights: dict, t_pres: float, **extra) -> tuple[LoopParams, dict]:
+    """LoopParams and weight lists for a `microcircuits.dendritic.MicrocircuitConfig` and its
+    weights {"W1": .., "B1": .., "WIP1": .., "BPI1": ..}. Only settings are read from cfg;
+    the equations here stay independent of the backends."""
+    n = cfg.n_layers
+    params = LoopParams(layers=cfg.layers, dt=cfg.dt, t_pres=t_pres, g_l=cfg.g_l, g_bas=cfg.g_bas,
+                        g_api=cfg.g_api, g_den=cfg.g_den, g_nI=cfg.g_nI, g_tgt=cfg.g_tgt,
+                        activation=cfg.activation, prospective=cfg.prospective, feedback=cfg.feedback,
+                        eta_fw=cfg.eta_fw, eta_ip=cfg.eta_ip, eta_pi=cfg.eta_pi, tau_lo=cfg.tau_lo, **extra)
+    lists = {"W": [weights[f"W{l}"] for l in range(1, n + 1)]}
+    for key in ("B", "WIP", "BPI"):
+        lists[key] = [weights[f"{key}{l}"] for l in range(1, n)]
+    return params, lists

@@ -44,9 +44,10 @@ def feedforward(cfg, weights: list, x) -> list[np.ndarray]:
 
 
 def backprop_updates(cfg, weights: list, x, u_tgt) -> list[np.ndarray]:
-    """Backprop's gradient step for one sample on L = 1/2 ||u_tgt - vhat_N||^2 in the
-    effective network: delta_N = u_tgt - vhat_N, delta_l = phi'(vhat_l) * W_{l+1}^T delta_{l+1},
-    dW_l = delta_l r_{l-1}^T (up to the positive factor k_l of each layer)."""
+    """Backprop's step for one sample on L = 1/2 ||u_tgt - vhat_N||^2 in the effective
+    network: delta_N = u_tgt - vhat_N, delta_l = phi'(vhat_l) * W_{l+1}^T delta_{l+1},
+    dW_l = delta_l r_{l-1}^T. This is -dL/dW_l divided by k_l k_{l+1} ... k_N, a positive
+    factor per layer, so directions and angles are those of the gradient step."""
     phi = activation(cfg.activation)
     x = np.asarray(x, dtype=float)
     v = feedforward(cfg, weights, x)

@@ -3,7 +3,7 @@ same network, same schedule, noise off -> the same trajectories and weights."""
 import numpy as np
 import pytest
 
-from benchmarks.numpy_loop import LoopParams, simulate
+from benchmarks.numpy_loop import from_microcircuit, simulate
 from microcircuits.dendritic import MicrocircuitConfig, build, initial_weights
 from neurosim.backends.brian2 import Brian2Simulator
 from neurosim.recording import Recording
@@ -27,11 +27,7 @@ def _compare(cfg: MicrocircuitConfig, target="numpy"):
     rec = Recording({p: ["u_breve", "r"] for p in layers}, dt=t_pres)
     result = Brian2Simulator(net, target=target).run(schedule, rec)
 
-    params = LoopParams(layers=cfg.layers, dt=cfg.dt, t_pres=t_pres, activation=cfg.activation,
-                        prospective=cfg.prospective, feedback=cfg.feedback, eta_fw=cfg.eta_fw,
-                        eta_ip=cfg.eta_ip, eta_pi=cfg.eta_pi, tau_lo=cfg.tau_lo)
-    ref_w = {"W": [w[f"W{l}"] for l in range(1, N + 1)], "B": [w[f"B{l}"] for l in range(1, N)],
-             "WIP": [w[f"WIP{l}"] for l in range(1, N)], "BPI": [w[f"BPI{l}"] for l in range(1, N)]}
+    params, ref_w = from_microcircuit(cfg, w, t_pres)
     ref = simulate(params, ref_w, x, u_tgt, target_on, learn, record_every=params.steps_per_sample)
 
     for l, pop in enumerate(layers):
@@ -57,5 +53,6 @@ def test_brian2_equals_numpy_loop_with_all_plasticity(feedback):
 
 def test_brian2_equals_numpy_loop_without_prospective_coding():
     cfg = MicrocircuitConfig(layers=[2, 3, 2], dt=0.1, sps="set", activation="tanh", prospective=False,
-                             eta_fw=[0.2, 0.2], eta_ip=[0.1], eta_pi=[0.1])
+                             eta_fw=[0.2, 0.2], eta_ip=[0.1], eta_pi=[0.1],
+                             g_l=0.05, g_bas=0.2, g_api=0.03, g_den=0.15, g_nI=0.1, g_tgt=0.2)
     _compare(cfg)

@@ -191,8 +191,8 @@ class Brian2Simulator:
             wall = time.perf_counter() - t0
             close()
             t_end = float(bnet.t / b2.ms) if directory is None else n_steps * net.dt
-            result = self._collect(groups, synapses, monitors, recording, t_end)
-            result.wall_time_s, result.run_time_s = wall, float(b2.device._last_run_time)
+            seconds = (wall, float(b2.device._last_run_time))
+            result = self._collect(groups, synapses, monitors, recording, t_end, seconds)
         result.divergence = divergence[0] if divergence else result.first_divergence()
         if result.divergence is not None:
             raise DivergenceError(result.divergence, result)
@@ -302,7 +302,7 @@ class Brian2Simulator:
 
         return watch
 
-    def _collect(self, groups, synapses, monitors, recording, t_end) -> RunResult:
+    def _collect(self, groups, synapses, monitors, recording, t_end, seconds) -> RunResult:
         b2, net = _b2(), self.network
         final_weights, final_state, traces = {}, {}, {}
         for proj in net.projections:
@@ -338,7 +338,7 @@ class Brian2Simulator:
                 if proj.name in recording.weights and self._weight_owner(proj.name) == name:
                     vals = proj.rule.sign * np.swapaxes(trace.values, 1, 2) if proj.tied else trace.values
                     traces[f"w:{proj.name}"] = Trace(trace.times, vals)
-        return RunResult(traces, final_weights, final_state, t_end, int(round(t_end / net.dt)), 0.0, 0.0)
+        return RunResult(traces, final_weights, final_state, t_end, int(round(t_end / net.dt)), *seconds)
 
     def _final_values(self, group, pop_name, variables) -> dict:
         """Recorded variables at the end of the run, from the stored state."""
