@@ -1,7 +1,8 @@
 """What the network sees over time: one sample per presentation of t_pres ms.
 
 `data[key]` has one row per presentation (keys from `Network.data_keys`: input
-population names, and "pop.target" for target nudging); `gates[key]` switches a
+population names, and "pop.target" for target nudging), or (presentations, samples, n)
+for a minibatch of samples per presentation (torch backend); `gates[key]` switches a
 data-driven nudging input on (1) or off (0) per presentation; `learn` gates all
 plasticity per presentation.
 """
@@ -30,11 +31,15 @@ class Schedule:
         n = next(iter(lengths.values()))
         if any(m != n for m in lengths.values()):
             raise ValueError(f"all data need one row per presentation; got lengths {lengths}")
+        batches = {k: v.shape[1] if v.ndim == 3 else 1 for k, v in self.data.items()}
+        if any(v.ndim > 3 for v in self.data.values()) or len(set(batches.values())) > 1:
+            raise ValueError("data need shape (presentations, n) or (presentations, samples, n), with the same "
+                             f"samples for all; got {({k: v.shape for k, v in self.data.items()})}")
         for key, values in self.data.items():
             bad = np.argwhere(~np.isfinite(values))
             if len(bad):
-                raise ValueError(f"data {key!r} contains NaN or inf at presentation {bad[0][0]}, "
-                                 f"neuron {bad[0][1]}")
+                where = f"sample {bad[0][1]}, neuron {bad[0][2]}" if values.ndim == 3 else f"neuron {bad[0][1]}"
+                raise ValueError(f"data {key!r} contains NaN or inf at presentation {bad[0][0]}, {where}")
         self.gates = {k: self._gate(f"gate {k!r}", v, n) for k, v in self.gates.items()}
         self.learn = self._gate("learn", np.ones(n) if self.learn is None else self.learn, n)
 
@@ -52,6 +57,17 @@ class Schedule:
         return len(next(iter(self.data.values())))
 
     @property
+    def samples(self) -> int:
+        """Samples per presentation (1 unless the data carry a samples axis)."""
+        first = next(iter(self.data.values()))
+        return first.shape[1] if first.ndim == 3 else 1
+
+    def batched(self, key: str) -> np.ndarray:
+        """data[key] as (presentations, samples, n)."""
+        values = self.data[key]
+        return values if values.ndim == 3 else values[:, None, :]
+
+    @property
     def duration(self) -> float:
         return self.n_presentations * self.t_pres
 
@@ -61,8 +77,8 @@ class Schedule:
         for key, size in needed.items():
             if key not in self.data:
                 raise ValueError(f"schedule has no data for {key!r} (it has {sorted(self.data)})")
-            if self.data[key].shape[1] != size:
-                raise ValueError(f"data {key!r} has {self.data[key].shape[1]} columns, "
+            if self.data[key].shape[-1] != size:
+                raise ValueError(f"data {key!r} has {self.data[key].shape[-1]} columns, "
                                  f"but {key.split('.')[0]} has {size} neurons")
         unknown = set(self.data) - set(needed)
         if unknown:

@@ -212,6 +212,9 @@ class Brian2Simulator:
         b2 = _b2()
         net, recording = self.network, recording or Recording()
         schedule.check_against(net)
+        if schedule.samples != 1:
+            raise ValueError(f"the brian2 backend presents one sample at a time; the schedule has {schedule.samples} "
+                             "per presentation (use the torch backend for minibatches)")
         self._check_recording(recording)
         spp = schedule.steps_per_presentation(net.dt)
         n_steps = schedule.n_presentations * spp
