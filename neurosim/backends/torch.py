@@ -148,7 +148,7 @@ class NetworkStep(torch.nn.Module):
             r[name] = ACTIVATIONS[m.activation](u_breve[name])
         for pop in net.populations:
             if pop.is_input:
-                r[pop.name] = inputs.data[pop.name]
+                r[pop.name] = inputs.data[pop.name].clone()  # the state never aliases the schedule
         w, mbuf = dict(state.w), dict(state.m)
         for proj in net.projections:
             k, rule = proj.name, proj.rule
@@ -346,7 +346,7 @@ class TorchSimulator:
                 if k % chunk == 0:
                     draws = self._draws(noisy, keys, k, min(chunk, n_steps - k))
                 p = k // spp
-                step_in = inputs[p]._replace(noise={name: d[:, k % chunk] for name, d in draws.items()})
+                step_in = inputs[p]._replace(noise={name: d[k % chunk] for name, d in draws.items()})
                 if self.compile and self.device.type == "cuda":
                     torch.compiler.cudagraph_mark_step_begin()
                 _, state = forward(step_in, state)
@@ -370,15 +370,15 @@ class TorchSimulator:
         return results
 
     def _draws(self, noisy: list[str], keys: torch.Tensor, first: int, n: int) -> dict:
-        """Normal draws (R, n, S, size) for steps first..first+n-1 of every noisy population."""
+        """Normal draws (n, R, S, size) for steps first..first+n-1 of every noisy population."""
         out = {}
         for q, name in enumerate(noisy):
             if name in self.noise:
-                out[name] = self.noise[name][:, first:first + n].to(self.device)
+                out[name] = self.noise[name][:, first:first + n].transpose(0, 1).to(self.device).contiguous()
             else:
                 size = self.network.population(name).size
                 z = counter_normals(keys[:, q], first, n, self.samples * size)
-                out[name] = z.view(self.replicas, n, self.samples, size).to(self.dtype)
+                out[name] = z.view(self.replicas, n, self.samples, size).transpose(0, 1).to(self.dtype).contiguous()
         return out
 
     def _check_finite(self, state: NetworkState, diverged: list, t: float) -> bool:
@@ -431,16 +431,17 @@ class TorchSimulator:
         return torch.as_tensor(np.asarray(values, dtype=float), dtype=self.dtype, device=self.device)
 
     def _presentations(self, schedules: list[Schedule]) -> list[StepInput]:
-        """One StepInput per presentation, views into (R, P, S, n) tensors on the device."""
+        """One StepInput per presentation: contiguous (R, S, n) views into (P, R, S, n)
+        tensors on the device."""
         def stack(f):
-            return self._tensor(np.stack([f(s) for s in schedules]))
+            return self._tensor(np.stack([f(s) for s in schedules], axis=1))
 
         data = {key: stack(lambda s, key=key: s.batched(key)) for key in self.network.data_keys}
-        gates = {key: stack(lambda s, key=key: s.gates.get(key, np.ones(s.n_presentations)))[:, :, None, None]
+        gates = {key: stack(lambda s, key=key: s.gates.get(key, np.ones(s.n_presentations)))[..., None, None]
                  for key in self.network.data_keys if "." in key}
-        learn = stack(lambda s: s.learn)[:, :, None, None]
-        return [StepInput({k: d[:, p] for k, d in data.items()}, {k: g[:, p] for k, g in gates.items()},
-                          learn[:, p], {}) for p in range(schedules[0].n_presentations)]
+        learn = stack(lambda s: s.learn)[..., None, None]
+        return [StepInput({k: d[p] for k, d in data.items()}, {k: g[p] for k, g in gates.items()},
+                          learn[p], {}) for p in range(schedules[0].n_presentations)]
 
     def _initial_state(self, schedules: list[Schedule]) -> NetworkState:
         """u = u_breve = 0, r = phi(0) (inputs: their first sample), xi = r~ = M = 0."""
