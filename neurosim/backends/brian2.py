@@ -218,10 +218,10 @@ class Brian2Simulator:
         self._check_recording(recording)
         spp = schedule.steps_per_presentation(net.dt)
         n_steps = schedule.n_presentations * spp
-        for name, w in self.noise.items():
-            if w.ndim != 2 or w.shape[0] < n_steps or w.shape[1] != net.population(name).size:
+        for name, draws in self.noise.items():
+            if draws.ndim != 2 or draws.shape[0] < n_steps or draws.shape[1] != net.population(name).size:
                 raise ValueError(f"noise for {name} must have shape (>= {n_steps} steps, "
-                                 f"{net.population(name).size}), got {w.shape}")
+                                 f"{net.population(name).size}), got {draws.shape}")
         with _device(self.target, self.build_dir) as directory:
             b2.start_scope()
             b2.defaultclock.dt = net.dt * b2.ms

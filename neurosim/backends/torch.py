@@ -177,6 +177,30 @@ class NetworkStep(torch.nn.Module):
         return r, NetworkState(u, r, u_breve, v, xi, r_hp, w, mbuf)
 
 
+class NetworkBlock(torch.nn.Module):
+    """K steps in one call (what torch.compile fuses, and a CUDA graph replays): the
+    presentation's inputs for every step, inputs.noise as (K, R, S, n) draws."""
+
+    def __init__(self, step: NetworkStep, length: int):
+        super().__init__()
+        self.step, self.length = step, length
+
+    def forward(self, inputs: StepInput, state: NetworkState) -> NetworkState:
+        for j in range(self.length):
+            _, state = self.step(inputs._replace(noise={k: d[j] for k, d in inputs.noise.items()}), state)
+        return state
+
+
+MAX_BLOCK = 10  # steps per call: longer blocks compile for longer (about 5 s per step on 2 cores)
+NOISE_CHUNK = 2 ** 21  # numbers per noise chunk
+
+
+def block_length(steps_per_presentation: int, intervals: list[int], longest: int) -> int:
+    """The longest block <= longest that divides a presentation and every recording interval."""
+    g = math.gcd(steps_per_presentation, *intervals)
+    return max(d for d in range(1, min(g, longest) + 1) if g % d == 0)
+
+
 # ----------------------------------------------------------------------------------
 # counter-based normal draws
 # ----------------------------------------------------------------------------------
@@ -324,40 +348,38 @@ class TorchSimulator:
             step = NetworkStep(self.networks, self.samples, self.device, self.dtype)
             inputs = self._presentations(schedules)
             state = self._initial_state(schedules)
-            forward = step
+            monitor = _Monitor(net, recording, self.replicas, n_steps)
+            block = block_length(spp, monitor.intervals(), MAX_BLOCK)
+            forward = NetworkBlock(step, block)
             if self.compile:
-                forward = torch.compile(step, mode="reduce-overhead" if self.device.type == "cuda" else "default",
+                forward = torch.compile(forward, mode="reduce-overhead" if self.device.type == "cuda" else "default",
                                         fullgraph=True, dynamic=False)
             noisy = [p.name for p in net.populations if p.noise is not None]
             keys = torch.tensor([[stream_key(s, q) for q, _ in enumerate(noisy)] for s in self.seeds],
                                 dtype=torch.int64, device=self.device)
-            chunk = max(1, min(n_steps, 2 ** 21 // max(1, self.replicas * self.samples
-                                                         * sum(net.population(p).size for p in noisy))))
-            monitor = _Monitor(net, recording, self.replicas, n_steps)
-            check = max(1, int(round(self.check_every_ms / net.dt)))
+            width = self.replicas * self.samples * sum(net.population(p).size for p in noisy)
+            chunk = block * max(1, NOISE_CHUNK // max(1, block * width))
+            check = max(1, round(self.check_every_ms / net.dt / block)) * block
             diverged: list[Divergence | None] = [None] * self.replicas
             bar = _progress(progress, n_steps)
             t_loop, k = None, 0
-            for k in range(n_steps):
-                if k == 1:  # the first step compiles; the loop's rate counts from the second
+            while k < n_steps:
+                if k == block:  # the first block compiles; the loop's rate counts from the second
                     _sync(self.device)
                     t_loop = time.perf_counter()
                 monitor.take(k, state)
                 if k % chunk == 0:
                     draws = self._draws(noisy, keys, k, min(chunk, n_steps - k))
-                p = k // spp
-                step_in = inputs[p]._replace(noise={name: d[k % chunk] for name, d in draws.items()})
+                j = k % chunk
+                block_in = inputs[k // spp]._replace(noise={name: d[j:j + block] for name, d in draws.items()})
                 if self.compile and self.device.type == "cuda":
                     torch.compiler.cudagraph_mark_step_begin()
-                _, state = forward(step_in, state)
-                if (k + 1) % check == 0 or k + 1 == n_steps:
-                    if self._check_finite(state, diverged, (k + 1) * net.dt):
-                        k += 1
-                        break
-                if bar is not None and (k + 1) % spp == 0:
-                    bar.update(spp)
-            else:
-                k = n_steps
+                state = forward(block_in, state)
+                k += block
+                if bar is not None:
+                    bar.update(block)
+                if (k % check == 0 or k == n_steps) and self._check_finite(state, diverged, k * net.dt):
+                    break
             _sync(self.device)
             run_time = time.perf_counter() - (t_loop or t_start)
             if bar is not None:
@@ -508,6 +530,10 @@ class _Monitor:
         self.w_rows = []
         self.times = {p: [] for p in self.every}
         self.w_times = []
+
+    def intervals(self) -> list[int]:
+        """Recording intervals in steps."""
+        return list(self.every.values()) + ([self.w_every] if self.w_every is not None else [])
 
     def _values(self, pop: str, var: str, state: NetworkState) -> torch.Tensor:
         if var == "ou":
