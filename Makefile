@@ -11,6 +11,7 @@ $(STAMP): setup.cfg setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q --no-deps norse==1.1.0
 	touch $(STAMP)
 
 demo: $(STAMP)
