@@ -34,8 +34,10 @@ DEFAULTS = {
     "task": {"name": "yinyang", "epochs": 10, "t_pres": 1.0, "n_train": None, "n_test": None,
              "target_on": 1.0, "target_off": 0.1, "teacher_layers": None, "teacher_init": 2.0,
              "mismatch_every": 10, "settle": 0.0, "test_every": 1, "record_every": None},
-    "run": {"backend": "brian2", "target": "cpp_standalone", "seed": 0},
+    "run": {"backend": "brian2", "target": "cpp_standalone", "seed": 0, "replicas": 1,
+            "device": "cpu", "dtype": "float64", "compile": None},
 }
+BACKENDS = ("brian2", "torch")
 
 
 def make_config(user: dict) -> dict:
@@ -58,8 +60,13 @@ def make_config(user: dict) -> dict:
     dendritic.MicrocircuitConfig.from_dict(config["network"])  # validates [network]
     if config["task"]["name"] not in TASKS:
         raise ValueError(f"task.name must be one of {TASKS}, got {config['task']['name']!r}")
-    if config["run"]["backend"] != "brian2":
-        raise ValueError(f"run.backend {config['run']['backend']!r} is not available; choose 'brian2'")
+    run = config["run"]
+    if run["backend"] not in BACKENDS:
+        raise ValueError(f"run.backend {run['backend']!r} is not available; choose one of {BACKENDS}")
+    if not (isinstance(run["replicas"], int) and run["replicas"] >= 1):
+        raise ValueError(f"run.replicas must be a positive integer, got {run['replicas']!r}")
+    if run["backend"] == "brian2" and run["replicas"] != 1:
+        raise ValueError("run.replicas > 1 needs run.backend = 'torch' (Brian2 runs one network per process)")
     return config
 
 
@@ -151,48 +158,95 @@ def build_schedule(task: Task, task_cfg: dict, out: str, n_out: int, seed: int) 
     return schedule, starts
 
 
-def run_experiment(config: dict, out_dir, progress: bool = False, log=print) -> dict:
-    """Run one config; write results.h5, summary.json and plots into out_dir; return the summary.
-    A run that diverges still writes everything recorded so far, then re-raises."""
-    from neurosim.backends.brian2 import Brian2Simulator
-
+def run_experiment(config: dict, out_dir, progress: bool = False, log=print) -> dict | list[dict]:
+    """Run one config; write results.h5, summary.json and plots into out_dir; return the
+    summary. With run.replicas = R > 1 (torch backend), seeds run.seed .. run.seed + R - 1
+    run as replicas in one tensor program, each written to out_dir/seed<k>; returns their
+    summaries. A run that diverges still writes everything recorded so far, then re-raises."""
     config = make_config(config)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    seed, task_cfg = int(config["run"]["seed"]), config["task"]
+    run = config["run"]
+    seeds = [int(run["seed"]) + i for i in range(run["replicas"])]
+    task_cfg = config["task"]
     cfg = dendritic.MicrocircuitConfig.from_dict(config["network"])
-    task = load_task(task_cfg, cfg, seed)
     out = dendritic.output_key(cfg)
-    t_pres = float(task_cfg["t_pres"])
-    schedule, starts = build_schedule(task, task_cfg, out, cfg.layers[-1], seed)
-    net = dendritic.build(cfg, dendritic.initial_weights(cfg, seed))
+    replicas = [_Replica(config, cfg, seed, out_dir if len(seeds) == 1 else out_dir / f"seed{seed}") for seed in seeds]
+    first = replicas[0]
     hidden = dendritic.hidden_layers(cfg)
-    record_every = task_cfg["record_every"] or (len(task.train_x) + (len(task.test_x) if task_cfg["test_every"] == 1 else 0))
+    record_every = task_cfg["record_every"] or (len(first.task.train_x)
+                                                + (len(first.task.test_x) if task_cfg["test_every"] == 1 else 0))
+    t_pres = float(task_cfg["t_pres"])
     recording = Recording({out: ["u_breve"], **{p: ["v_apical"] for p in hidden}}, dt=t_pres,
-                          weights=[p.name for p in net.projections if p.kind == "all_to_all"],
+                          weights=[p.name for p in first.net.projections if p.kind == "all_to_all"],
                           weights_dt=record_every * t_pres,
                           every={p: task_cfg["mismatch_every"] * t_pres for p in hidden})
-    sim = Brian2Simulator(net, target=config["run"]["target"], seed=seed,
-                          build_dir=str(out_dir / "standalone"))
+    where = f"brian2/{run['target']}" if run["backend"] == "brian2" else \
+        f"torch/{run['device']}/{run['dtype']}, {len(seeds)} replica(s)"
     log(f"running {cfg.feedback} on {task_cfg['name']}: {cfg.layers}, {task_cfg['epochs']} epochs, "
-        f"{schedule.duration:g} ms simulated, brian2/{config['run']['target']}")
+        f"{first.schedule.duration:g} ms simulated, {where}")
     t0 = time.perf_counter()
-    status, error = "complete", None
-    try:
-        result = sim.run(schedule, recording, progress=progress)
-    except DivergenceError as err:
-        result, status, error = err.result, "diverged", err
-    metrics = compute_metrics(result, task, schedule, starts, cfg, out)
-    summary = make_summary(config, cfg, result, metrics, time.perf_counter() - t0)
-    write_results(out_dir / "results.h5", config=config, result=result, metrics=metrics, summary=summary,
-                  status=status if error is None else f"{status}: {error}")
-    write_summary(out_dir / "summary.json", summary)
-    from .plots import plot_run
+    results = _simulate(run, replicas, recording, out_dir, progress)
+    wall = time.perf_counter() - t0
+    summaries, errors = [], []
+    for replica, result in zip(replicas, results):
+        summary, error = replica.finish(result, wall)
+        summaries.append(summary)
+        errors += [error] if error is not None else []
+    if errors:
+        raise errors[0]
+    return summaries[0] if len(summaries) == 1 else summaries
 
-    plot_run(out_dir / "results.h5", out_dir)
-    if error is not None:
-        raise error
-    return summary
+
+@dataclass
+class _Replica:
+    """One seed of an experiment: its data, schedule and initial network."""
+
+    config: dict
+    cfg: dendritic.MicrocircuitConfig
+    seed: int
+    out_dir: Path
+
+    def __post_init__(self):
+        self.task = load_task(self.config["task"], self.cfg, self.seed)
+        self.out = dendritic.output_key(self.cfg)
+        self.schedule, self.starts = build_schedule(self.task, self.config["task"], self.out, self.cfg.layers[-1],
+                                                    self.seed)
+        self.net = dendritic.build(self.cfg, dendritic.initial_weights(self.cfg, self.seed))
+
+    def finish(self, result, wall: float):
+        """Metrics, results.h5, summary.json and plots; returns (summary, DivergenceError or None)."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        config = copy.deepcopy(self.config)
+        config["run"]["seed"] = self.seed
+        error = DivergenceError(result.divergence, result) if result.divergence is not None else None
+        metrics = compute_metrics(result, self.task, self.schedule, self.starts, self.cfg, self.out)
+        summary = make_summary(config, self.cfg, result, metrics, wall)
+        write_results(self.out_dir / "results.h5", config=config, result=result, metrics=metrics, summary=summary,
+                      status="complete" if error is None else f"diverged: {error}")
+        write_summary(self.out_dir / "summary.json", summary)
+        from .plots import plot_run
+
+        plot_run(self.out_dir / "results.h5", self.out_dir)
+        return summary, error
+
+
+def _simulate(run: dict, replicas: list[_Replica], recording: Recording, out_dir: Path, progress: bool) -> list:
+    """One RunResult per replica, from the configured backend (diverged runs included)."""
+    if run["backend"] == "torch":
+        from neurosim.backends.torch import TorchSimulator
+
+        sim = TorchSimulator([r.net for r in replicas], device=run["device"], dtype=run["dtype"],
+                             seed=[r.seed for r in replicas], compile=run["compile"])
+        return sim.run_replicas([r.schedule for r in replicas], recording, progress=progress)
+    from neurosim.backends.brian2 import Brian2Simulator
+
+    (replica,) = replicas
+    sim = Brian2Simulator(replica.net, target=run["target"], seed=replica.seed, build_dir=str(out_dir / "standalone"))
+    try:
+        return [sim.run(replica.schedule, recording, progress=progress)]
+    except DivergenceError as err:
+        return [err.result]
 
 
 def compute_metrics(result, task: Task, schedule: Schedule, starts: list, cfg, out: str) -> dict[str, Trace]:
@@ -267,7 +321,9 @@ def make_summary(config, cfg, result, metrics, wall) -> dict:
         "B_J": [float(metrics[f"angle_B{l}_J{l}"].values[-1]) for l in range(1, cfg.n_layers)]}
     return {
         "model": config["model"], "rule": cfg.feedback, "backend": config["run"]["backend"],
-        "target": config["run"]["target"], "seed": int(config["run"]["seed"]), "task": config["task"]["name"],
+        "target": config["run"]["target"] if config["run"]["backend"] == "brian2" else
+        f"{config['run']['device']}/{config['run']['dtype']}",
+        "replicas": config["run"]["replicas"], "seed": int(config["run"]["seed"]), "task": config["task"]["name"],
         "sim_time_ms": result.sim_time_ms, "wall_time_s": wall, "steps_per_s": result.steps_per_s,
         "final": final,
     }

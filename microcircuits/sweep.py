@@ -1,7 +1,8 @@
 """One experiment over variants and seeds: each (variant, seed) is a full run of
-`run_experiment` in its own folder `out/<variant>/seed<k>`, two processes at a time;
-then means over seeds with their standard errors, and plots of a metric's mean over
-time with the spread (min to max) over seeds shaded."""
+`run_experiment` in its own folder `out/<variant>/seed<k>`: on Brian2 one process per
+run, two at a time; on torch one process per variant, with its seeds as replicas. Then
+means over seeds with their standard errors, and plots of a metric's mean over time
+with the spread (min to max) over seeds shaded."""
 from __future__ import annotations
 
 import argparse
@@ -32,6 +33,9 @@ def script_parser(doc: str, seeds: int, out: str) -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=None, help="override task.epochs")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override config values for every variant, e.g. network.eta_bw=0.5")
+    parser.add_argument("--backend", choices=["brian2", "torch"], default=None,
+                        help="override run.backend (torch: all seeds of a variant in one process)")
+    parser.add_argument("--device", default=None, help="torch device (cpu, cuda)")
     return parser
 
 
@@ -40,6 +44,9 @@ def script_config(path, args) -> dict:
     config = merge(tomllib.loads(Path(path).read_text()), parse_set(args.set))
     if args.epochs is not None:
         config["task"]["epochs"] = args.epochs
+    for key in ("backend", "device"):
+        if getattr(args, key) is not None:
+            config.setdefault("run", {})[key] = getattr(args, key)
     return config
 
 
@@ -52,6 +59,9 @@ def run_sweep(config: dict, variants: dict[str, dict], seeds, out, workers: int 
     """Run every variant for every seed; returns variant -> summaries (seed order), each
     with "results" (the path of its results.h5)."""
     out = Path(out)
+    seeds = list(seeds)
+    if config.get("run", {}).get("backend") == "torch":
+        return _run_replicas(config, variants, seeds, out)
     keys = [(name, seed) for name in variants for seed in seeds]
     jobs = [(variant_config(config, variants[name], seed), out / name / f"seed{seed}") for name, seed in keys]
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -59,6 +69,22 @@ def run_sweep(config: dict, variants: dict[str, dict], seeds, out, workers: int 
     runs = {name: [] for name in variants}
     for (name, _), (_, folder), summary in zip(keys, jobs, summaries):
         runs[name].append({**summary, "results": str(folder / "results.h5")})
+    return runs
+
+
+def _run_replicas(config: dict, variants: dict[str, dict], seeds: list[int], out: Path) -> dict[str, list[dict]]:
+    """torch: each variant's seeds as replicas of one run (seeds must be consecutive)."""
+    if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
+        raise ValueError(f"the torch backend runs consecutive seeds as replicas; got {seeds}")
+    runs = {}
+    for name, overrides in variants.items():
+        variant = merge(variant_config(config, overrides, seeds[0]), {"run": {"replicas": len(seeds)}})
+        # several replicas write out/name/seed<k> themselves; a single one writes where it is told
+        summaries = run_experiment(variant, out / name if len(seeds) > 1 else out / name / f"seed{seeds[0]}",
+                                   log=lambda *a: None)
+        summaries = summaries if isinstance(summaries, list) else [summaries]
+        runs[name] = [{**s, "results": str(out / name / f"seed{seed}" / "results.h5")}
+                      for s, seed in zip(summaries, seeds)]
     return runs
 
 

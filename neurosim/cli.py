@@ -50,17 +50,16 @@ def cmd_run(args) -> int:
 
     config = load_config(args.config)
     overrides = parse_set(args.set or [])
-    if args.seed is not None:
-        overrides = merge(overrides, {"run": {"seed": args.seed}})
-    if args.backend is not None:
-        overrides = merge(overrides, {"run": {"backend": args.backend}})
-    if args.target is not None:
-        overrides = merge(overrides, {"run": {"target": args.target}})
+    for key in ("seed", "backend", "target", "device", "dtype", "replicas", "compile"):
+        if getattr(args, key) is not None:
+            overrides = merge(overrides, {"run": {key: getattr(args, key)}})
     config = merge(config, overrides)
     out = Path(args.out or Path("runs") / Path(args.config).stem)
-    summary = run_experiment(config, out, progress=True)
-    print(_format_summary(summary))
-    print(f"results: {out / 'results.h5'}, {out / 'summary.json'}")
+    summaries = run_experiment(config, out, progress=True)
+    for summary in summaries if isinstance(summaries, list) else [summaries]:
+        print(_format_summary(summary))
+    where = out if not isinstance(summaries, list) else out / "seed<k>"
+    print(f"results: {where / 'results.h5'}, {where / 'summary.json'}")
     return 0
 
 
@@ -73,7 +72,7 @@ def cmd_demo(args) -> int:
 
 def _format_summary(s: dict) -> str:
     final = ", ".join(f"{k} = {v}" for k, v in s["final"].items())
-    return (f"{s['model']}/{s['rule']} on {s['backend']}: {s['sim_time_ms'] / 1000:g} s simulated in "
+    return (f"{s['model']}/{s['rule']} seed {s['seed']} on {s['backend']}: {s['sim_time_ms'] / 1000:g} s simulated in "
             f"{s['wall_time_s']:.1f} s ({s['steps_per_s']:.3g} steps/s); {final}")
 
 
@@ -82,9 +81,15 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an experiment from a TOML config")
     run.add_argument("config")
-    run.add_argument("--backend", choices=["brian2"])
+    run.add_argument("--backend", choices=["brian2", "torch"])
     run.add_argument("--target", choices=["cython", "numpy", "cpp_standalone"],
                      help="Brian2 code generation: runtime (cython, numpy) or cpp_standalone")
+    run.add_argument("--device", help="torch device: cpu, cuda or cuda:N")
+    run.add_argument("--dtype", choices=["float32", "float64"], help="torch floating point type")
+    run.add_argument("--replicas", type=int,
+                     help="torch: run seeds SEED .. SEED+N-1 as N replicas in one tensor program")
+    run.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                     help="torch: torch.compile the step (default: on CUDA only)")
     run.add_argument("--out", help="output folder (default runs/CONFIG_NAME)")
     run.add_argument("--seed", type=int)
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
