@@ -73,9 +73,7 @@ class NetworkStep(torch.nn.Module):
         self.net = networks[0]
         self.dt = self.net.dt
         self.samples = samples
-        self.kw = dict(device=device, dtype=dtype)
-        per = lambda f: torch.tensor([f(n) for n in networks], **self.kw).view(-1, 1, 1)  # noqa: E731
-        self.per = per
+        per = lambda f: torch.tensor([f(n) for n in networks], device=device, dtype=dtype).view(-1, 1, 1)  # noqa: E731
         self.pops = [p for p in self.net.populations if not p.is_input]
         self.g = {}  # "pop.compartment" -> conductance (R, 1, 1)
         self.vhat = {}  # "pop.compartment" -> dendritic prediction factor
@@ -92,16 +90,16 @@ class NetworkStep(torch.nn.Module):
         self.noise_decay = {p.name: 1.0 - self.dt / per(lambda n, q=p.name: n.population(q).noise.tau) for p in noisy}
         self.noise_gain = {p.name: per(lambda n, q=p.name: n.population(q).noise.sigma
                                        * math.sqrt(self.dt / n.population(q).noise.tau)) for p in noisy}
-        self.eta, self.eta_mean, self.alpha, self.tau_lo, self.hp_decay = {}, {}, {}, {}, {}
+        self.eta_mean, self.decay, self.tau_lo, self.hp_decay = {}, {}, {}, {}
         for proj in self.net.projections:
             rule, k = proj.rule, proj.name
             if isinstance(rule, (DendriticPrediction, Silencing, PhaselessAlignment)):
-                self.eta[k] = per(lambda n: n.projection(k).rule.eta)
-                self.eta_mean[k] = self.eta[k] / samples  # the mean over samples of summed updates
+                # the mean over samples of the summed per-sample updates
+                self.eta_mean[k] = per(lambda n: n.projection(k).rule.eta) / samples
             if isinstance(rule, DendriticPrediction) and rule.tau_lo > 0:
                 self.tau_lo[k] = per(lambda n: n.projection(k).rule.tau_lo)
             if isinstance(rule, PhaselessAlignment):
-                self.alpha[k] = per(lambda n: n.projection(k).rule.alpha)
+                self.decay[k] = per(lambda n: n.projection(k).rule.eta * n.projection(k).rule.alpha)
                 self.hp_decay[k] = self.dt / per(lambda n: n.projection(k).rule.tau_hp)
 
     def data_driven(self, pop: Population, nudging: str) -> bool:
@@ -117,6 +115,10 @@ class NetworkStep(torch.nn.Module):
         return torch.bmm(s, state.w[proj.name].mT)
 
     def forward(self, inputs: StepInput, state: NetworkState) -> tuple[dict, NetworkState]:
+        """Inputs I = W s(n-1); v_c = sum of I onto c; u_eff = (sum_c g_c (v_c + xi) +
+        sum_n gamma_n g_n v_n) / g_sum; u(n) = u + dt g_sum (u_eff(xi(n-1)) - u); r =
+        phi(u_breve); plasticity from the new postsynaptic and the stored presynaptic
+        values; then r~, r, u_breve are stored. Returns the new rates and state."""
         dt, net = self.dt, self.net
         current = {p.name: self._input(p, state) for p in net.projections}
         v, u, u_breve, r, xi, e = {}, {}, {}, {}, {}, {}
@@ -152,7 +154,7 @@ class NetworkStep(torch.nn.Module):
         w, mbuf = dict(state.w), dict(state.m)
         for proj in net.projections:
             k, rule = proj.name, proj.rule
-            if k not in self.eta:
+            if k not in self.eta_mean:
                 continue
             s = state.r[proj.source] if proj.signal == "rate" else state.u_breve[proj.source]
             key = f"{proj.target}.{proj.compartment}"
@@ -171,7 +173,7 @@ class NetworkStep(torch.nn.Module):
                 w[k] = state.w[k] - dt * rate * torch.bmm(v[key].mT, s)
             else:  # phaseless alignment: dB/dt = eta (xi r~^T - alpha B)
                 noise = torch.bmm(xi[proj.target].mT, state.r_hp[k])
-                w[k] = state.w[k] + dt * (rate * noise - inputs.learn * self.eta[k] * self.alpha[k] * state.w[k])
+                w[k] = state.w[k] + dt * (rate * noise - inputs.learn * self.decay[k] * state.w[k])
         r_hp = {k: hp + (r[net.projection(k).source] - state.r[net.projection(k).source]) - self.hp_decay[k] * hp
                 for k, hp in state.r_hp.items()}
         return r, NetworkState(u, r, u_breve, v, xi, r_hp, w, mbuf)
