@@ -13,7 +13,7 @@ from neurosim.schedule import Schedule
 N_STEPS = 10_000
 # The PAL B-alignment network (paper settings) with forward learning switched on too,
 # so that every weight moves; and the Yin-Yang 4-30-3 network of examples/pal_yinyang.toml.
-# alpha = 0, so that B moves by the noise alone (tests/test_brian2_vs_numpy.py covers alpha).
+# alpha = 0, so that B moves by the noise alone (tests/test_backends_vs_numpy.py covers alpha).
 NETWORKS = {
     "pal_5-20-10-20-5": dict(layers=[5, 20, 10, 20, 5], feedback="pal", dt=0.01, eta_fw=[20.0, 20.0, 20.0, 5.0],
                              eta_bw=50.0, eta_pi=5.0, eta_ip=0.5, alpha=0.0, sigma=0.05, tau_xi=0.1,

@@ -158,22 +158,23 @@ class NetworkStep(torch.nn.Module):
                 continue
             s = state.r[proj.source] if proj.signal == "rate" else state.u_breve[proj.source]
             key = f"{proj.target}.{proj.compartment}"
-            rate = inputs.learn * self.eta_mean[k]
+            # the per-replica factor goes onto the small postsynaptic vector, so that each
+            # weight update is one fused W + post^T pre (baddbmm): one pass over the weights
+            step = dt * inputs.learn * self.eta_mean[k]
             if isinstance(rule, DendriticPrediction):
                 if key not in e:  # phi(u_breve) - phi(vhat v_c), once per compartment
                     phi = ACTIVATIONS[net.population(proj.target).model.activation]
                     e[key] = r[proj.target] - phi(self.vhat[key] * v[key])
-                update = rate * torch.bmm(e[key].mT, s)
                 if k in self.tau_lo:  # W(n) = W + dt M(n-1); M(n) = M + dt (update - M) / tau_lo
                     w[k] = state.w[k] + dt * state.m[k]
-                    mbuf[k] = state.m[k] + dt / self.tau_lo[k] * (update - state.m[k])
+                    mbuf[k] = torch.baddbmm(state.m[k] * (1.0 - dt / self.tau_lo[k]), (step / self.tau_lo[k] * e[key]).mT, s)
                 else:
-                    w[k] = state.w[k] + dt * update
+                    w[k] = torch.baddbmm(state.w[k], (step * e[key]).mT, s)
             elif isinstance(rule, Silencing):
-                w[k] = state.w[k] - dt * rate * torch.bmm(v[key].mT, s)
+                w[k] = torch.baddbmm(state.w[k], (-step * v[key]).mT, s)
             else:  # phaseless alignment: dB/dt = eta (xi r~^T - alpha B)
-                noise = torch.bmm(xi[proj.target].mT, state.r_hp[k])
-                w[k] = state.w[k] + dt * (rate * noise - inputs.learn * self.decay[k] * state.w[k])
+                kept = 1.0 - dt * inputs.learn * self.decay[k]
+                w[k] = torch.baddbmm(state.w[k] * kept, (step * xi[proj.target]).mT, state.r_hp[k])
         r_hp = {k: hp + (r[net.projection(k).source] - state.r[net.projection(k).source]) - self.hp_decay[k] * hp
                 for k, hp in state.r_hp.items()}
         return r, NetworkState(u, r, u_breve, v, xi, r_hp, w, mbuf)

@@ -1,19 +1,27 @@
-"""The Brian2 backend against the independent numpy loop (benchmarks/numpy_loop.py):
-same network, same schedule, noise off or the same noise draws -> the same trajectories
-and weights."""
+"""Both backends (Brian2 and torch, float64) against the independent numpy loop
+(benchmarks/numpy_loop.py): same network, same schedule, noise off or the same noise
+draws -> the same trajectories and weights, to 1e-9."""
 import numpy as np
 import pytest
 
 from benchmarks.numpy_loop import from_microcircuit, simulate
 from microcircuits.dendritic import MicrocircuitConfig, build, initial_weights
 from neurosim.backends.brian2 import Brian2Simulator
+from neurosim.backends.torch import TorchSimulator
 from neurosim.recording import Recording
 from neurosim.schedule import Schedule
 
 N_SAMPLES = 12
+SIMULATORS = {"brian2": lambda net, noise: Brian2Simulator(net, target="numpy", noise=noise),
+              "torch": lambda net, noise: TorchSimulator(net, dtype="float64", noise=noise)}
 
 
-def _compare(cfg: MicrocircuitConfig, target="numpy"):
+@pytest.fixture(params=list(SIMULATORS))
+def simulator(request):
+    return SIMULATORS[request.param]
+
+
+def _compare(cfg: MicrocircuitConfig, simulator):
     w = initial_weights(cfg, seed=3)
     net = build(cfg, w)
     rng = np.random.default_rng(4)
@@ -28,7 +36,7 @@ def _compare(cfg: MicrocircuitConfig, target="numpy"):
     rec = Recording({p: ["u_breve", "r"] for p in layers}, dt=t_pres)
     n_steps = N_SAMPLES * int(round(t_pres / cfg.dt))
     noise = {f"P{l}": rng.standard_normal((n_steps, cfg.layers[l])) for l in range(1, N)} if cfg.noisy else {}
-    result = Brian2Simulator(net, target=target, noise=noise).run(schedule, rec)
+    result = simulator(net, noise).run(schedule, rec)
 
     params, ref_w = from_microcircuit(cfg, w, t_pres)
     ref = simulate(params, ref_w, x, u_tgt, target_on, learn, record_every=params.steps_per_sample,
@@ -47,28 +55,28 @@ def _compare(cfg: MicrocircuitConfig, target="numpy"):
 
 
 @pytest.mark.parametrize("feedback", ["bp", "fa"])
-def test_brian2_equals_numpy_loop_with_all_plasticity(feedback):
+def test_backend_equals_numpy_loop_with_all_plasticity(feedback, simulator):
     cfg = MicrocircuitConfig(layers=[3, 5, 4, 2], feedback=feedback, dt=0.05, sps="random",
                              eta_fw=[0.5, 0.3, 0.2], eta_ip=[0.4, 0.2], eta_pi=[0.3, 0.6], tau_lo=0.5)
-    result, _ = _compare(cfg)
+    result, _ = _compare(cfg, simulator)
     # the run really learned: the weights moved
     assert not np.allclose(result.final_weights["W1"], initial_weights(cfg, 3)["W1"])
 
 
-def test_brian2_equals_numpy_loop_without_prospective_coding():
+def test_backend_equals_numpy_loop_without_prospective_coding(simulator):
     cfg = MicrocircuitConfig(layers=[2, 3, 2], dt=0.1, sps="set", activation="tanh", prospective=False,
                              eta_fw=[0.2, 0.2], eta_ip=[0.1], eta_pi=[0.1],
                              g_l=0.05, g_bas=0.2, g_api=0.03, g_den=0.15, g_nI=0.1, g_tgt=0.2)
-    _compare(cfg)
+    _compare(cfg, simulator)
 
 
 @pytest.mark.parametrize("feedback", ["pal", "fa"])
-def test_brian2_equals_numpy_loop_with_the_same_noise(feedback):
+def test_backend_equals_numpy_loop_with_the_same_noise(feedback, simulator):
     """OU noise on the hidden apical compartments from the same normal draws; in mode pal
     B learns from the noise and the high-passed rates of the layer above."""
     cfg = MicrocircuitConfig(layers=[3, 5, 4, 2], feedback=feedback, dt=0.05, sps="set", sigma=0.3,
                              tau_xi=0.2, tau_hp=0.3, eta_bw=[40.0, 20.0], alpha=[0.1, 0.2],
                              eta_fw=[0.5, 0.3, 0.2], eta_ip=[0.4, 0.2], eta_pi=[0.3, 0.6])
-    result, _ = _compare(cfg)
+    result, _ = _compare(cfg, simulator)
     moved = not np.allclose(result.final_weights["B1"], initial_weights(cfg, 3)["B1"])
     assert moved == (feedback == "pal")
