@@ -109,7 +109,8 @@ def main(argv=None):
         print("\n".join(lines), flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = f"torch_replicas_{args.device.split(':')[0]}_{args.dtype}{'_compiled' if args.compile else ''}"
+    name = (f"torch_replicas_{'_'.join(args.layers)}_{args.device.split(':')[0]}_{args.dtype}"
+            f"{'_compiled' if args.compile else ''}")
     (out / f"{name}.json").write_text(json.dumps(report, indent=2))
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
 

@@ -35,7 +35,8 @@ def main(argv=None):
         cells, curves = [], []
         for paths in runs.values():
             _, values = metric_over_seeds(paths, metric)
-            mean, sem = mean_sem(values[:, -1])
+            last = np.flatnonzero(np.all(np.isfinite(values), axis=0))[-1]  # the last point every seed has
+            mean, sem = mean_sem(values[:, last])
             cells.append(f"{mean:.3g} +- {sem:.2g} ({len(paths)})")
             curves.append(values)
         n = min(c.shape[1] for c in curves)
