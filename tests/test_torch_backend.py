@@ -7,7 +7,8 @@ import torch
 
 from microcircuits.dendritic import MicrocircuitConfig, build, initial_weights
 from neurosim.backends.brian2 import Brian2Simulator
-from neurosim.backends.torch import TorchSimulator, counter_normals, stream_key
+from neurosim.backends.counter_rng import counter_normals, stream_key
+from neurosim.backends.torch import TorchSimulator
 from neurosim.recording import DivergenceError, Recording
 from neurosim.schedule import Schedule
 
@@ -93,7 +94,7 @@ def test_counter_normals_are_standard_normal_and_chunk_independent():
 
 def test_splitmix64_wraps_like_python_integers():
     """The int64 hash equals exact arithmetic mod 2^64 (the draws rest on it)."""
-    from neurosim.backends.torch import splitmix64
+    from neurosim.backends.counter_rng import splitmix64
 
     def reference(x):
         m = (1 << 64) - 1

@@ -11,9 +11,9 @@ NamedTuple states and parameters as data. Each soma is Norse's leaky integrator
 without a current term (`li_box_feed_forward_step`): du/dt = g_sum (u_eff - u), with
 tau_mem_inv = g_sum and the coupled compartments as its input u_eff.
 
-Noise is counter-based: the draw for (replica seed, population, step, sample, neuron)
-is a hash of those numbers (splitmix64, Box-Muller), so a replica's noise does not
-depend on how many replicas run beside it, on chunking, or on the device.
+Noise is counter-based (counter_rng.py): the draw for (replica seed, population, step,
+sample, neuron) is a hash of those numbers, so a replica's noise does not depend on how
+many replicas run beside it, on chunking, or on the device.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ import torch
 from norse.torch.functional.leaky_integrator_box import LIBoxParameters, LIBoxState, li_box_feed_forward_step
 
 from ..network import Network, Population, Projection
+from .counter_rng import counter_normals, stream_key
 from ..plasticity import DendriticPrediction, PhaselessAlignment, Silencing
 from ..recording import Divergence, DivergenceError, Recording, RunResult, Trace
 from ..schedule import Schedule
@@ -202,49 +203,6 @@ def block_length(steps_per_presentation: int, intervals: list[int], longest: int
     """The longest block <= longest that divides a presentation and every recording interval."""
     g = math.gcd(steps_per_presentation, *intervals)
     return max(d for d in range(1, min(g, longest) + 1) if g % d == 0)
-
-
-# ----------------------------------------------------------------------------------
-# counter-based normal draws
-# ----------------------------------------------------------------------------------
-_MASK64 = (1 << 64) - 1
-
-
-def _signed(x: int) -> int:
-    x &= _MASK64
-    return x - (1 << 64) if x >= 1 << 63 else x
-
-
-_GOLDEN, _MIX1, _MIX2 = (_signed(c) for c in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB))
-
-
-def _shr(x: torch.Tensor, s: int) -> torch.Tensor:
-    """Logical right shift of int64 (torch's >> is arithmetic)."""
-    return (x >> s) & ((1 << (64 - s)) - 1)
-
-
-def splitmix64(x: torch.Tensor) -> torch.Tensor:
-    """The splitmix64 finaliser on int64 tensors (arithmetic mod 2^64)."""
-    x = (x ^ _shr(x, 30)) * _MIX1
-    x = (x ^ _shr(x, 27)) * _MIX2
-    return x ^ _shr(x, 31)
-
-
-def stream_key(seed: int, stream: int) -> int:
-    """The key of one replica's noise stream `stream` (one per noisy population)."""
-    key = splitmix64(torch.tensor([_signed(seed * _GOLDEN + stream + 1)], dtype=torch.int64))
-    return int(key.item())
-
-
-def counter_normals(keys: torch.Tensor, first_step: int, n_steps: int, width: int) -> torch.Tensor:
-    """N(0, 1) draws (R, n_steps, width) for steps first_step.. of streams `keys` (R,):
-    Box-Muller on two hashed counters per number, z = sqrt(-2 ln(1 - u1)) cos(2 pi u2)."""
-    counter = torch.arange(first_step * width, (first_step + n_steps) * width, device=keys.device, dtype=torch.int64)
-    base = keys.view(-1, 1) + 2 * counter
-    u1 = _shr(splitmix64(base), 11).double() * 2.0 ** -53
-    u2 = _shr(splitmix64(base + 1), 11).double() * 2.0 ** -53
-    z = torch.sqrt(-2.0 * torch.log1p(-u1)) * torch.cos(2.0 * math.pi * u2)
-    return z.view(len(keys), n_steps, width)
 
 
 # ----------------------------------------------------------------------------------
