@@ -3,13 +3,18 @@ microcircuits, for 1 to 1024 replicas, against the Brian2 backend (cpp_standalon
 running the same network for several seeds one after another, measured in the same run.
 
     python -m benchmarks.torch_replicas [--device cpu|cuda] [--replicas 1 10 100]
-        [--layers 4-30-3 784-100-10] [--compile] [--brian2-seeds 10] [--out benchmarks/results]
+        [--compiled-replicas 1 10] [--layers 4-30-3 784-100-10] [--brian2-seeds 10]
+        [--brian2-steps 100000] [--out benchmarks/results]
 
 The network is the Yin-Yang PAL setting (examples/pal_yinyang.toml: dt 0.1 ms, every
 rule learning, OU noise on the hidden apical dendrites, target on), random inputs and
-targets, one presentation per ms. torch: "loop" counts the steps after the first block
-(which compiles, when compiled); "wall" adds building and compiling. Brian2: one
-standalone program per seed (build and compile about 20 s each) and its loop time.
+targets, one presentation per ms. Brian2: one standalone program per seed (building and
+compiling about 20 s each), `--brian2-seeds` of them one after another, each running
+`--brian2-steps` steps. torch: eager for every `--replicas`, torch.compile'd for every
+`--compiled-replicas`. Two rates: "loop" counts only the simulation loop (torch: after
+the first block, which compiles); "run of N steps" is what a run of the Brian2
+reference's length costs with building and compiling included (torch: its set-up time
+plus N steps at the loop rate).
 """
 from __future__ import annotations
 
@@ -48,14 +53,17 @@ def bench_torch(layers, replicas: int, device: str, dtype: str, compiled: bool, 
     sim = TorchSimulator(nets, device=device, dtype=dtype, seed=list(range(replicas)), compile=compiled)
     probe = sim.run_replicas(schedule(layers, 3, 0))[0]
     per_step = probe.run_time_s / max(1, probe.steps - 10)
+    setup = probe.wall_time_s - probe.steps * per_step  # building, and compiling the first block
     n_pres = int(np.clip(seconds / max(per_step, 1e-9) / 10, 3, 20_000))
-    t0 = time.perf_counter()
     result = sim.run_replicas(schedule(layers, n_pres, 1))[0]
-    wall = time.perf_counter() - t0 + (probe.wall_time_s if compiled else 0.0)  # count the compile once
-    loop_steps = result.steps - 10
-    return {"replicas": replicas, "steps": result.steps, "loop_s": result.run_time_s, "wall_s": wall,
-            "replica_steps_per_s": replicas * loop_steps / result.run_time_s,
-            "replica_steps_per_s_wall": replicas * result.steps / wall}
+    rate = replicas * (result.steps - 10) / result.run_time_s
+    return {"replicas": replicas, "compiled": compiled, "steps": result.steps, "loop_s": result.run_time_s,
+            "setup_s": setup, "replica_steps_per_s": rate}
+
+
+def rate_for_run(row: dict, n_steps: int) -> float:
+    """Replica-steps/s of a run of n_steps steps, set-up included."""
+    return row["replicas"] * n_steps / (row["setup_s"] + row["replicas"] * n_steps / row["replica_steps_per_s"])
 
 
 def bench_brian2(layers, seeds: int, n_steps: int) -> dict:
@@ -69,7 +77,7 @@ def bench_brian2(layers, seeds: int, n_steps: int) -> dict:
         loop += result.run_time_s
     wall = time.perf_counter() - t0
     return {"seeds": seeds, "steps": n_steps, "loop_s": loop, "wall_s": wall,
-            "replica_steps_per_s": seeds * n_steps / loop, "replica_steps_per_s_wall": seeds * n_steps / wall}
+            "replica_steps_per_s": seeds * n_steps / loop, "replica_steps_per_s_run": seeds * n_steps / wall}
 
 
 def main(argv=None):
@@ -78,39 +86,43 @@ def main(argv=None):
     parser.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     parser.add_argument("--layers", nargs="+", default=["4-30-3", "784-100-10"])
     parser.add_argument("--replicas", nargs="+", type=int, default=[1, 4, 10, 16, 64, 256, 1024])
-    parser.add_argument("--compile", action="store_true", help="torch.compile the step (CUDA graphs on a GPU)")
+    parser.add_argument("--compiled-replicas", nargs="*", type=int, default=[1, 10, 64],
+                        help="replica counts to run torch.compile'd too (CUDA graphs on a GPU)")
     parser.add_argument("--seconds", type=float, default=3.0, help="loop time aimed at per torch point")
     parser.add_argument("--brian2-seeds", type=int, default=10, help="0 skips the Brian2 reference")
     parser.add_argument("--brian2-steps", type=int, default=100_000)
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
-    report = {"device": device, "dtype": args.dtype, "compiled": args.compile, "versions": library_versions(),
-              "networks": {}}
-    lines = [f"torch on {args.device} ({device}), {args.dtype}, {'compiled' if args.compile else 'eager'}; "
-             f"Brian2 cpp_standalone, {args.brian2_seeds} seeds one after another", ""]
+    report = {"device": device, "dtype": args.dtype, "versions": library_versions(), "networks": {}}
+    lines = [f"torch on {args.device} ({device}), {args.dtype}; Brian2 cpp_standalone, {args.brian2_seeds} seeds "
+             f"of {args.brian2_steps} steps one after another", ""]
     for spec in args.layers:
         layers = [int(n) for n in spec.split("-")]
         ref = bench_brian2(layers, args.brian2_seeds, args.brian2_steps) if args.brian2_seeds else None
-        rows = [bench_torch(layers, r, args.device, args.dtype, args.compile, args.seconds) for r in args.replicas]
+        rows = [bench_torch(layers, r, args.device, args.dtype, False, args.seconds) for r in args.replicas]
+        rows += [bench_torch(layers, r, args.device, args.dtype, True, args.seconds) for r in args.compiled_replicas]
+        for row in rows:
+            row["replica_steps_per_s_run"] = rate_for_run(row, args.brian2_steps)
         report["networks"][spec] = {"brian2": ref, "torch": rows}
         lines += [f"### {spec}", "",
-                  "| run | replica-steps/s (loop) | vs Brian2 (loop) | replica-steps/s (wall) | vs Brian2 (wall) |",
-                  "|---|---|---|---|---|"]
+                  f"| run | replica-steps/s (loop) | vs Brian2 (loop) | set-up (s) | replica-steps/s, run of "
+                  f"{args.brian2_steps} steps | vs Brian2 (run) |", "|---|---|---|---|---|---|"]
         if ref:
-            lines.append(f"| brian2 cpp_standalone, {ref['seeds']} seeds x {ref['steps']} steps one after another | "
-                         f"{ref['replica_steps_per_s']:,.0f} | 1.0x | {ref['replica_steps_per_s_wall']:,.0f} | 1.0x |")
+            lines.append(f"| brian2 cpp_standalone, {ref['seeds']} seeds one after another | "
+                         f"{ref['replica_steps_per_s']:,.0f} | 1.0x | {(ref['wall_s'] - ref['loop_s']) / ref['seeds']:.1f} "
+                         f"per seed | {ref['replica_steps_per_s_run']:,.0f} | 1.0x |")
         for row in rows:
             vs = lambda key: f"{row[key] / ref[key]:.2f}x" if ref else "-"  # noqa: E731
-            lines.append(f"| torch, {row['replicas']} replicas x {row['steps']} steps | "
-                         f"{row['replica_steps_per_s']:,.0f} | {vs('replica_steps_per_s')} | "
-                         f"{row['replica_steps_per_s_wall']:,.0f} | {vs('replica_steps_per_s_wall')} |")
+            lines.append(f"| torch {'compiled' if row['compiled'] else 'eager'}, {row['replicas']} replicas "
+                         f"({row['steps']} steps timed) | {row['replica_steps_per_s']:,.0f} | "
+                         f"{vs('replica_steps_per_s')} | {row['setup_s']:.1f} | {row['replica_steps_per_s_run']:,.0f} | "
+                         f"{vs('replica_steps_per_s_run')} |")
         lines.append("")
         print("\n".join(lines), flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = (f"torch_replicas_{'_'.join(args.layers)}_{args.device.split(':')[0]}_{args.dtype}"
-            f"{'_compiled' if args.compile else ''}")
+    name = f"torch_replicas_{'_'.join(args.layers)}_{args.device.split(':')[0]}_{args.dtype}"
     (out / f"{name}.json").write_text(json.dumps(report, indent=2))
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
 
