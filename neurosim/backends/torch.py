@@ -309,10 +309,10 @@ class TorchSimulator:
             step = NetworkStep(self.networks, self.samples, self.device, self.dtype)
             inputs = self._presentations(schedules)
             state = self._initial_state(schedules)
-            monitor = _Monitor(net, recording, self.replicas, n_steps)
+            monitor = _Monitor(net, recording, self.replicas)
             block = block_length(spp, monitor.intervals(), MAX_BLOCK)
             forward = NetworkBlock(step, block)
-            if self.compile:  # CUDA: CUDA graphs; CPU: a C++ wrapper around the kernels (1.4x the Python one)
+            if self.compile:  # CUDA: CUDA graphs; CPU: a C++ wrapper around the kernels (1.5x the Python one)
                 forward = torch.compile(forward, fullgraph=True, dynamic=False,
                                         **({"mode": "reduce-overhead"} if self.device.type == "cuda"
                                            else {"options": {"cpp_wrapper": True}}))
@@ -483,7 +483,7 @@ class _Monitor:
     when the end of the run falls on the grid, the final state; copies stay on the device
     until the end."""
 
-    def __init__(self, net: Network, recording: Recording, replicas: int, n_steps: int):
+    def __init__(self, net: Network, recording: Recording, replicas: int):
         self.net, self.recording, self.replicas = net, recording, replicas
         self.every = {p: int(round(recording.interval(p) / net.dt)) for p, v in recording.variables.items() if v}
         self.w_every = None if recording.weights_dt is None or not recording.weights else \
