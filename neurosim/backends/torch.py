@@ -76,6 +76,10 @@ class NetworkStep(torch.nn.Module):
         self.samples = samples
         per = lambda f: torch.tensor([f(n) for n in networks], device=device, dtype=dtype).view(-1, 1, 1)  # noqa: E731
         self.pops = [p for p in self.net.populations if not p.is_input]
+        self.onto = {f"{p.name}.{c}": [q.name for q in self.net.projections_onto(p.name, c)]
+                     for p in self.pops for c in p.model.compartments}  # looked up once, not every step
+        self.phi = {p.name: ACTIVATIONS[p.model.activation] for p in self.pops}
+        self.source = {q.name: q.source for q in self.net.projections}
         self.g = {}  # "pop.compartment" -> conductance (R, 1, 1)
         self.vhat = {}  # "pop.compartment" -> dendritic prediction factor
         self.g_fixed = {}  # pop -> g_l + sum of dendritic and ungated nudging conductances
@@ -128,9 +132,9 @@ class NetworkStep(torch.nn.Module):
             drive, g_sum = 0.0, self.g_fixed[name]
             for c in m.compartments:
                 key = f"{name}.{c}"
-                onto = net.projections_onto(name, c)
+                onto = self.onto[key]
                 if onto:
-                    v[key] = sum(current[p.name] for p in onto)
+                    v[key] = sum(current[p] for p in onto)
                     drive = drive + self.g[key] * v[key]
                 elif c in m.nudging:  # a target from the schedule, gated
                     gate = inputs.gates[key] * self.g[key]
@@ -148,7 +152,7 @@ class NetworkStep(torch.nn.Module):
                 u_eff = drive / g_sum
                 u[name], _ = li_box_feed_forward_step(u_eff, LIBoxState(state.u[name]), LIBoxParameters(g_sum, 0.0), dt)
             u_breve[name] = u_eff if m.prospective else u[name]
-            r[name] = ACTIVATIONS[m.activation](u_breve[name])
+            r[name] = self.phi[name](u_breve[name])
         for pop in net.populations:
             if pop.is_input:
                 r[pop.name] = inputs.data[pop.name].clone()  # the state never aliases the schedule
@@ -164,8 +168,7 @@ class NetworkStep(torch.nn.Module):
             step = dt * inputs.learn * self.eta_mean[k]
             if isinstance(rule, DendriticPrediction):
                 if key not in e:  # phi(u_breve) - phi(vhat v_c), once per compartment
-                    phi = ACTIVATIONS[net.population(proj.target).model.activation]
-                    e[key] = r[proj.target] - phi(self.vhat[key] * v[key])
+                    e[key] = r[proj.target] - self.phi[proj.target](self.vhat[key] * v[key])
                 if k in self.tau_lo:  # W(n) = W + dt M(n-1); M(n) = M + dt (update - M) / tau_lo
                     w[k] = state.w[k] + dt * state.m[k]
                     mbuf[k] = torch.baddbmm(state.m[k] * (1.0 - dt / self.tau_lo[k]), (step / self.tau_lo[k] * e[key]).mT, s)
@@ -176,7 +179,7 @@ class NetworkStep(torch.nn.Module):
             else:  # phaseless alignment: dB/dt = eta (xi r~^T - alpha B)
                 kept = 1.0 - dt * inputs.learn * self.decay[k]
                 w[k] = torch.baddbmm(state.w[k] * kept, (step * xi[proj.target]).mT, state.r_hp[k])
-        r_hp = {k: hp + (r[net.projection(k).source] - state.r[net.projection(k).source]) - self.hp_decay[k] * hp
+        r_hp = {k: hp + (r[self.source[k]] - state.r[self.source[k]]) - self.hp_decay[k] * hp
                 for k, hp in state.r_hp.items()}
         return r, NetworkState(u, r, u_breve, v, xi, r_hp, w, mbuf)
 
