@@ -24,6 +24,15 @@ def test_unknown_config_keys_are_named():
         make_config({"trainer": {}})
 
 
+def test_bad_run_settings_are_named():
+    with pytest.raises(ValueError, match="run.backend 'nest'"):
+        make_config({"run": {"backend": "nest"}})
+    with pytest.raises(ValueError, match="run.replicas must be a positive integer"):
+        make_config({"run": {"backend": "torch", "replicas": 0}})
+    with pytest.raises(ValueError, match="run.replicas > 1 needs run.backend = 'torch'"):
+        make_config({"run": {"replicas": 4}})
+
+
 def test_cli_reports_config_errors_and_exits_2(tmp_path, capsys):
     config = tmp_path / "bad.toml"
     config.write_text('[network]\nlayers = [4, 30, 3]\ng_bas = -0.1\n')
