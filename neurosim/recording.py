@@ -100,6 +100,27 @@ class RunResult:
         return first
 
 
+def check_recording(network, recording: Recording, backend: str, inputs: bool = False) -> None:
+    """Every recorded variable exists: r and u_breve of every population; u, v_<dendrite>
+    and ou (with noise) of dendritic ones; I_<projection> where the backend keeps the
+    per-projection inputs (`inputs`). Weights: any projection."""
+    for pop_name, variables in recording.variables.items():
+        pop = network.population(pop_name)
+        allowed = {"r", "u_breve"}
+        if not pop.is_input:
+            allowed |= {"u"} | {f"v_{c}" for c in pop.model.dendrites}
+            if inputs:
+                allowed |= {f"I_{p.name}" for p in network.projections if p.target == pop_name}
+            if pop.noise is not None:
+                allowed.add("ou")
+        for var in variables:
+            if var not in allowed:
+                raise ValueError(f"cannot record {var!r} of {pop_name} on the {backend} backend; "
+                                 f"choose from {sorted(allowed)}")
+    for name in recording.weights:
+        network.projection(name)
+
+
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in VERSIONED:

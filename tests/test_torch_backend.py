@@ -166,5 +166,7 @@ def test_bad_input_is_refused_clearly():
         TorchSimulator(net).run(_schedule(0), Recording({"P1": ["I_W1"]}))
     with pytest.raises(ValueError, match="noise for P1 must have shape"):
         TorchSimulator(net, noise={"P1": np.zeros((10, 5))})
+    with pytest.raises(ValueError, match="cannot record 'spikes' of P1 on the brian2 backend"):
+        Brian2Simulator(net).run(_schedule(0), Recording({"P1": ["spikes"]}))
     with pytest.raises(ValueError, match="presents one sample at a time"):
         Brian2Simulator(net).run(_schedule(0, samples=2))

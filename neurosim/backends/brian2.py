@@ -26,7 +26,7 @@ import numpy as np
 from ..neurons import ACTIVATIONS, DendriticNeuron
 from ..network import Network, Population, Projection
 from ..plasticity import DendriticPrediction, PhaselessAlignment, Silencing
-from ..recording import Divergence, DivergenceError, Recording, RunResult, Trace
+from ..recording import Divergence, DivergenceError, Recording, RunResult, Trace, check_recording
 from ..schedule import Schedule
 
 TARGETS = ("cython", "numpy", "cpp_standalone")
@@ -215,7 +215,7 @@ class Brian2Simulator:
         if schedule.samples != 1:
             raise ValueError(f"the brian2 backend presents one sample at a time; the schedule has {schedule.samples} "
                              "per presentation (use the torch backend for minibatches)")
-        self._check_recording(recording)
+        check_recording(net, recording, "brian2", inputs=True)
         spp = schedule.steps_per_presentation(net.dt)
         n_steps = schedule.n_presentations * spp
         for name, draws in self.noise.items():
@@ -246,21 +246,6 @@ class Brian2Simulator:
         if result.divergence is not None:
             raise DivergenceError(result.divergence, result)
         return result
-
-    def _check_recording(self, recording: Recording):
-        for pop_name, variables in recording.variables.items():
-            pop = self.network.population(pop_name)
-            allowed = {"r", "u_breve"}
-            if not pop.is_input:
-                allowed |= {"u"} | {f"v_{c}" for c in pop.model.dendrites}
-                allowed |= {f"I_{p.name}" for p in self.network.projections if p.target == pop_name}
-                if pop.noise is not None:
-                    allowed.add("ou")
-            for var in variables:
-                if var not in allowed:
-                    raise ValueError(f"cannot record {var!r} of {pop_name}; choose from {sorted(allowed)}")
-        for name in recording.weights:
-            self.network.projection(name)
 
     def _build(self, schedule: Schedule, recording: Recording):
         b2, net = _b2(), self.network

@@ -26,10 +26,10 @@ import torch
 from norse.torch.functional.leaky_integrator_box import LIBoxParameters, LIBoxState, li_box_feed_forward_step
 
 from ..network import Network, Population, Projection
-from .counter_rng import counter_normals, stream_key
 from ..plasticity import DendriticPrediction, PhaselessAlignment, Silencing
-from ..recording import Divergence, DivergenceError, Recording, RunResult, Trace
+from ..recording import Divergence, DivergenceError, Recording, RunResult, Trace, check_recording
 from ..schedule import Schedule
+from .counter_rng import counter_normals, stream_key
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -394,20 +394,9 @@ class TorchSimulator:
         return schedules
 
     def _check_recording(self, recording: Recording):
+        """Known variables (no per-projection inputs here), intervals on the step grid."""
         net = self.network
-        for pop_name, variables in recording.variables.items():
-            pop = net.population(pop_name)
-            allowed = {"r", "u_breve"}
-            if not pop.is_input:
-                allowed |= {"u"} | {f"v_{c}" for c in pop.model.dendrites}
-                if pop.noise is not None:
-                    allowed.add("ou")
-            for var in variables:
-                if var not in allowed:
-                    raise ValueError(f"cannot record {var!r} of {pop_name} on the torch backend; "
-                                     f"choose from {sorted(allowed)}")
-        for name in recording.weights:
-            net.projection(name)
+        check_recording(net, recording, "torch")
         for name, interval in [(p, recording.interval(p)) for p in recording.variables] + \
                 [("weights", recording.weights_dt)] * (recording.weights_dt is not None):
             if abs(interval / net.dt - round(interval / net.dt)) > 1e-9 * interval / net.dt:
