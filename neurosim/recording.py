@@ -25,13 +25,15 @@ VERSIONED = ("neurosim", "numpy", "brian2", "h5py", "scipy", "torch", "norse", "
 class Recording:
     """Record `variables` (population -> names) every `dt` ms (`every` sets another
     interval for some populations), and the weights of `weights` (projection names)
-    every `weights_dt` ms (None: never)."""
+    every `weights_dt` ms (None: never), and every spike of the populations in `spikes`
+    (spiking networks)."""
 
     variables: dict[str, list[str]] = field(default_factory=dict)
     dt: float = 1.0
     weights: list[str] = field(default_factory=list)
     weights_dt: float | None = None
     every: dict[str, float] = field(default_factory=dict)
+    spikes: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         intervals = [("dt", self.dt), ("weights_dt", self.weights_dt)]
@@ -70,6 +72,25 @@ class Trace:
 
 
 @dataclass
+class SpikeTrain:
+    """Every spike of a population: its time (ms, the end of the step it fired in), the
+    neuron, and the sample (minibatches on torch; 0 otherwise)."""
+
+    times: np.ndarray
+    indices: np.ndarray
+    samples: np.ndarray
+
+    def counts(self, size: int, edges, samples: int = 1) -> np.ndarray:
+        """Spikes per window [edges[k], edges[k+1]), sample and neuron: (windows, samples, size)."""
+        edges = np.asarray(edges, dtype=float)
+        window = np.searchsorted(edges, self.times, side="right") - 1
+        keep = (window >= 0) & (window < len(edges) - 1)
+        out = np.zeros((len(edges) - 1, samples, size), dtype=np.int64)
+        np.add.at(out, (window[keep], self.samples[keep], self.indices[keep]), 1)
+        return out
+
+
+@dataclass
 class RunResult:
     traces: dict[str, Trace]  # "pop.var" -> values (n_t, size); "w:proj" -> (n_t, post, pre)
     final_weights: dict[str, np.ndarray]
@@ -79,6 +100,7 @@ class RunResult:
     wall_time_s: float  # everything: code generation, compilation, the run
     run_time_s: float  # the simulation loop alone
     divergence: Divergence | None = None
+    spikes: dict[str, SpikeTrain] = field(default_factory=dict)
 
     @property
     def steps_per_s(self) -> float:
@@ -134,7 +156,8 @@ def library_versions() -> dict[str, str]:
 def write_results(path, *, config: dict, result: RunResult, metrics: dict[str, Trace],
                   summary: dict, status: str = "complete") -> None:
     """One HDF5 file: /config (JSON), /metrics/<name>/{times,values}, /traces/<key>/...,
-    /final_weights/<proj>, /final_state/<pop.var>, /versions; attributes status, summary."""
+    /final_weights/<proj>, /final_state/<pop.var>, /spikes/<pop>/{times,indices,samples},
+    /versions; attributes status, summary."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -153,6 +176,11 @@ def write_results(path, *, config: dict, result: RunResult, metrics: dict[str, T
             group = f.create_group(group_name)
             for key, value in arrays.items():
                 group.create_dataset(key, data=np.asarray(value, dtype=float))
+        spikes = f.create_group("spikes")
+        for key, train in result.spikes.items():
+            g = spikes.create_group(key)
+            for name in ("times", "indices", "samples"):
+                g.create_dataset(name, data=getattr(train, name), compression="gzip")
         versions = f.create_group("versions")
         for name, version in library_versions().items():
             versions.attrs[name] = version
@@ -167,16 +195,25 @@ def read_results(path) -> dict:
     except OSError as err:
         raise ValueError(f"{path}: not a readable results file ({err})") from None
     with f:
-        out = {
-            "status": str(f.attrs["status"]),
-            "summary": json.loads(f.attrs["summary"]),
-            "config": json.loads(f["config"][()]),
-            "versions": dict(f["versions"].attrs),
-        }
-        for group_name in ("metrics", "traces"):
-            out[group_name] = {k: Trace(g["times"][()], g["values"][()]) for k, g in f[group_name].items()}
-        for group_name in ("final_weights", "final_state"):
-            out[group_name] = {k: d[()] for k, d in f[group_name].items()}
+        try:
+            return _read_open(f)
+        except KeyError as err:
+            raise ValueError(f"{path}: not a complete results file (missing {err})") from None
+
+
+def _read_open(f) -> dict:
+    out = {
+        "status": str(f.attrs["status"]),
+        "summary": json.loads(f.attrs["summary"]),
+        "config": json.loads(f["config"][()]),
+        "versions": dict(f["versions"].attrs),
+    }
+    for group_name in ("metrics", "traces"):
+        out[group_name] = {k: Trace(g["times"][()], g["values"][()]) for k, g in f[group_name].items()}
+    for group_name in ("final_weights", "final_state"):
+        out[group_name] = {k: d[()] for k, d in f[group_name].items()}
+    out["spikes"] = {k: SpikeTrain(g["times"][()], g["indices"][()], g["samples"][()])
+                     for k, g in f.get("spikes", {}).items()}
     return out
 
 

@@ -33,6 +33,15 @@ from .counter_rng import counter_normals, stream_key
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
+
+def resolve_device(device) -> torch.device:
+    """torch.device(device), refused clearly when it names a GPU that is not here."""
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but torch sees no CUDA GPU here")
+    return device
+
+
 ACTIVATIONS = {
     "logistic": torch.sigmoid,
     "hard_sigmoid": lambda x: torch.clamp(x / 6.0 + 0.5, 0.0, 1.0),
@@ -255,9 +264,7 @@ class TorchSimulator:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         if not (isinstance(samples, (int, np.integer)) and samples >= 1):
             raise ValueError(f"samples must be a positive integer, got {samples!r}")
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device 'cuda' asked for, but torch sees no CUDA GPU here")
+        self.device = resolve_device(device)
         self.dtype, self.samples = DTYPES[dtype], int(samples)
         self.compile = self.device.type == "cuda" if compile is None else bool(compile)
         self.check_every_ms = check_every_ms

@@ -1,0 +1,175 @@
+"""Brian2 backend for spiking networks: one NeuronGroup (threshold, reset, Euler) per
+neuron population, a PoissonGroup per Poisson source, one Synapses per connection from
+a spiking source (on_pre: I_in_post += w).
+
+The step of neurosim.spiking, in Brian2's terms: every object runs in the `groups` slot,
+population by population in the network's order; for each population, first the
+synapses into it deliver this step's spikes to I_in, then the CubaLIF current is
+advanced (a run_regularly, so that v sees the new I), the state updater, the threshold,
+the reset, and I_in is cleared. Connections from a CurrentInput are a 2-D TimedArray
+I_ext(t, i) = sum_c W_c x_c per presentation.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..recording import Recording, RunResult, SpikeTrain
+from ..schedule import Schedule
+from ..spiking import IF, LI, LIF, CubaLIF, CurrentInput, PoissonInput, SpikingNetwork
+from .brian2 import TARGETS, _append_final, _b2, _device
+from .spiking_common import check_spiking_recording, poisson_probabilities
+
+# the position of each object within a population's turn (10 per population)
+SYNAPSES, CURRENT, UPDATE, THRESHOLD, MONITOR, RESET, CLEAR = range(7)
+
+MEMBRANE = {
+    LIF: "dv/dt = (v_leak - v + r*x)/tau : 1",
+    CubaLIF: "dv/dt = (v_leak - v + r*I)/tau_mem : 1\nI : 1",
+    IF: "dv/dt = r*x/ms : 1",
+    LI: "dv/dt = (v_leak - v + r*x)/tau : 1",
+}
+START = {LIF: "v = v_leak", CubaLIF: "v = v_leak\nI = 0", IF: "v = v_reset", LI: "v = v_leak"}
+
+
+def neuron_equations(model, external: bool) -> str:
+    """Brian2 equations of a neuron model; x is this step's input."""
+    params = [n for n in ("r", "v_leak", "v_threshold", "v_reset", "w_in") if hasattr(model, n)]
+    taus = [n for n in ("tau", "tau_mem", "tau_syn") if hasattr(model, n)]
+    lines = [MEMBRANE[type(model)],
+             "x = bias + I_in" + (" + I_ext(t, i)" if external else "") + " : 1",
+             "I_in : 1"]
+    lines += [f"{n} : 1 (constant)" for n in params + ["bias"]]
+    lines += [f"{n} : second (constant)" for n in taus]
+    return "\n".join(lines)
+
+
+class Brian2SpikingSimulator:
+    """Runs a SpikingNetwork on Brian2: target "cython", "numpy" or "cpp_standalone"."""
+
+    def __init__(self, network: SpikingNetwork, target: str = "cython", seed: int = 0, build_dir: str | None = None):
+        if target not in TARGETS:
+            raise ValueError(f"brian2 target must be one of {TARGETS}, got {target!r}")
+        self.network, self.target, self.seed, self.build_dir = network, target, int(seed), build_dir
+
+    def run(self, schedule: Schedule, recording: Recording | None = None, reset: bool = False) -> RunResult:
+        """Simulate the schedule; `reset` returns every state to its start at each presentation."""
+        b2 = _b2()
+        net, recording = self.network, recording or Recording()
+        schedule.check_against(net)
+        if schedule.samples != 1:
+            raise ValueError(f"the brian2 backend presents one sample at a time; the schedule has {schedule.samples} "
+                             "per presentation (use the torch backend for minibatches)")
+        check_spiking_recording(net, recording, "brian2")
+        n_steps = schedule.n_presentations * schedule.steps_per_presentation(net.dt)
+        with _device(self.target, self.build_dir) as directory:
+            b2.start_scope()
+            b2.defaultclock.dt = net.dt * b2.ms
+            b2.seed(self.seed)
+            groups, monitors, objects = self._build(schedule, recording, reset)
+            bnet = b2.Network(*objects)
+            t0 = time.perf_counter()
+            bnet.run(n_steps * net.dt * b2.ms)
+            if directory is not None:
+                b2.device.build(directory=directory, compile=True, run=True, clean=False)
+            wall = time.perf_counter() - t0
+            result = self._collect(groups, monitors, recording, n_steps, wall, float(b2.device._last_run_time))
+        return result
+
+    def _build(self, schedule: Schedule, recording: Recording, reset: bool):
+        b2, net = _b2(), self.network
+        t_pres = schedule.t_pres * b2.ms
+        groups, objects = {}, []
+        for turn, name in enumerate(net.order):
+            pop, base = net.population(name), 10 * turn
+            if isinstance(pop.model, CurrentInput):
+                continue
+            if isinstance(pop.model, PoissonInput):
+                rates = b2.TimedArray(poisson_probabilities(schedule, name, net.dt)[:, 0, :] / (net.dt * b2.ms),
+                                      dt=t_pres)
+                group = b2.PoissonGroup(pop.size, rates="rates(t, i)", namespace={"rates": rates}, name=name)
+            else:
+                group = self._neuron_group(pop, schedule, base, reset)
+            groups[name] = group
+            objects.append(group)
+            if pop.spiking:
+                _place(group.thresholder["spike"], base + THRESHOLD)
+                if group.resetter:
+                    _place(group.resetter["spike"], base + RESET)
+        for turn, name in enumerate(net.order):
+            for conn in net.onto(name):
+                if not isinstance(net.population(conn.source).model, CurrentInput):
+                    objects.append(self._synapses(conn, groups, 10 * turn + SYNAPSES))
+        monitors = {}
+        for name, variables in recording.variables.items():
+            monitors[f"state:{name}"] = b2.StateMonitor(groups[name], variables, record=True,
+                                                        dt=recording.interval(name) * b2.ms)
+        for name in recording.spikes:
+            monitors[f"spikes:{name}"] = mon = b2.SpikeMonitor(groups[name])
+            _place(mon, 10 * net.order.index(name) + MONITOR)
+        objects += monitors.values()
+        return groups, monitors, objects
+
+    def _neuron_group(self, pop, schedule: Schedule, base: int, reset: bool):
+        b2, net = _b2(), self.network
+        model = pop.model
+        external = [c for c in net.onto(pop.name) if isinstance(net.population(c.source).model, CurrentInput)]
+        ns = {}
+        if external:
+            current = sum(schedule.data[c.source] @ c.weight.T for c in external)
+            ns["I_ext"] = b2.TimedArray(current, dt=schedule.t_pres * b2.ms)
+        spiking = not isinstance(model, LI)
+        group = b2.NeuronGroup(pop.size, neuron_equations(model, bool(external)), method="euler",
+                               threshold="v > v_threshold" if spiking else None,
+                               reset="v = v_reset" if spiking else None, namespace=ns, name=pop.name)
+        for key, values in pop.parameters().items():
+            setattr(group, key, values * b2.ms if key.startswith("tau") else values)
+        group.bias = pop.bias
+        for line in START[type(model)].split("\n"):
+            var, value = (s.strip() for s in line.split("="))
+            setattr(group, var, getattr(group, value)[:] if value.isidentifier() else float(value))
+        if reset:
+            group.run_regularly(START[type(model)], dt=schedule.t_pres * b2.ms, when="start")
+        if isinstance(model, CubaLIF):
+            group.run_regularly("I = I + dt*(w_in*x - I)/tau_syn", when="groups", order=base + CURRENT)
+        _place(group.state_updater, base + UPDATE)
+        group.run_regularly("I_in = 0", when="groups", order=base + CLEAR)
+        return group
+
+    def _synapses(self, conn, groups, order: int):
+        b2 = _b2()
+        syn = b2.Synapses(groups[conn.source], groups[conn.target], "w : 1 (constant)", on_pre="I_in_post += w",
+                          name=conn.name)
+        post, pre = np.nonzero(conn.weight)
+        syn.connect(i=pre, j=post)
+        syn.w = conn.weight[post, pre]
+        _place(syn.pre, order)
+        return syn
+
+    def _collect(self, groups, monitors, recording: Recording, n_steps: int, wall: float, run_time: float):
+        b2, net = _b2(), self.network
+        t_end = n_steps * net.dt
+        final_state = {f"{name}.{var}": np.asarray(getattr(group, var)[:]).copy()
+                       for name, group in groups.items() if not net.population(name).is_input
+                       for var in ("I", "v") if var in group.variables}
+        traces = {}
+        for name, variables in recording.variables.items():
+            mon = monitors[f"state:{name}"]
+            times = np.asarray(mon.t / b2.ms)
+            for var in variables:
+                traces[f"{name}.{var}"] = _append_final(times, np.asarray(getattr(mon, var)).T,
+                                                        final_state[f"{name}.{var}"], recording.interval(name), t_end)
+        spikes = {}
+        for name in recording.spikes:
+            mon = monitors[f"spikes:{name}"]
+            steps = np.round(np.asarray(mon.t / b2.ms) / net.dt).astype(np.int64)
+            spikes[name] = SpikeTrain(steps * net.dt, np.asarray(mon.i[:], dtype=np.int64),
+                                      np.zeros(len(steps), dtype=np.int64))
+        return RunResult(traces, {c.name: c.weight.copy() for c in net.connections}, final_state, t_end, n_steps,
+                         wall, run_time, spikes=spikes)
+
+
+def _place(obj, order: int) -> None:
+    """Schedule a Brian2 object in the groups slot at `order`."""
+    obj.when, obj.order = "groups", order
