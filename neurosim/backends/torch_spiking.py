@@ -10,6 +10,7 @@ batched over the samples of a minibatch schedule.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -22,6 +23,14 @@ from ..schedule import Schedule
 from ..spiking import IF, LI, LIF, CubaLIF, CurrentInput, PoissonInput, SpikingNetwork, initial_state
 from .spiking_common import check_spiking_recording, poisson_probabilities
 from .torch import DTYPES, resolve_device
+
+
+SPARSE = 0.1  # weights with fewer non-zeros than this fraction are stored sparse
+
+
+def _project(weight: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """W s for every sample: (S, source) -> (S, target)."""
+    return (weight @ s.T).T if weight.layout == torch.sparse_csr else s @ weight.T
 
 
 class TorchSpikingSimulator:
@@ -49,7 +58,7 @@ class TorchSpikingSimulator:
             if isinstance(pop.model, PoissonInput):
                 inputs[pop.name] = self._tensor(poisson_probabilities(schedule, pop.name, dt))
         steps = {pop.name: self._stepper(pop) for pop in net.populations}
-        weights = {c.name: self._tensor(c.weight) for c in net.connections}
+        weights = {c.name: self._weight(c.weight) for c in net.connections}
         out = {p.name: torch.zeros(S, p.size, dtype=self.dtype, device=self.device) for p in net.populations}
         state = self._initial(S)
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
@@ -75,7 +84,7 @@ class TorchSpikingSimulator:
                         out[name] = (torch.rand(p.shape, generator=generator, dtype=self.dtype,
                                                 device=self.device) < p).to(self.dtype)
                     else:
-                        x = steps[name].bias + sum((out[c.source] @ weights[c.name].T for c in net.onto(name)),
+                        x = steps[name].bias + sum((_project(weights[c.name], out[c.source]) for c in net.onto(name)),
                                                    torch.zeros_like(out[name]))
                         out[name], state[name] = steps[name](x, state[name])
                 for name in fired:
@@ -97,6 +106,15 @@ class TorchSpikingSimulator:
         final_state = {f"{p}.{v}": self._numpy(value) for p, s in state.items() for v, value in s.items()}
         return RunResult(result_traces, {c.name: c.weight.copy() for c in net.connections}, final_state,
                          n_steps * dt, n_steps, time.perf_counter() - t0, run_time, spikes=spikes)
+
+    def _weight(self, weight: np.ndarray) -> torch.Tensor:
+        """The weight as a tensor; sparse (CSR) below SPARSE density."""
+        w = self._tensor(weight)
+        if np.count_nonzero(weight) >= SPARSE * weight.size:
+            return w
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            return w.to_sparse_csr()
 
     def _numpy(self, value: torch.Tensor) -> np.ndarray:
         """(..., S, n) -> numpy, without the samples axis when S = 1."""
