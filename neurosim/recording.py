@@ -73,7 +73,7 @@ class Trace:
 
 @dataclass
 class SpikeTrain:
-    """Every spike of a population: its time (ms, the end of the step it fired in), the
+    """Every spike of a population: its time (ms: k dt for a spike in step k), the
     neuron, and the sample (minibatches on torch; 0 otherwise)."""
 
     times: np.ndarray
@@ -81,9 +81,10 @@ class SpikeTrain:
     samples: np.ndarray
 
     def counts(self, size: int, edges, samples: int = 1) -> np.ndarray:
-        """Spikes per window [edges[k], edges[k+1]), sample and neuron: (windows, samples, size)."""
+        """Spikes per window [edges[k], edges[k+1]) (ms; a spike within 1 ns before an
+        edge counts after it, against rounding), sample and neuron: (windows, samples, size)."""
         edges = np.asarray(edges, dtype=float)
-        window = np.searchsorted(edges, self.times, side="right") - 1
+        window = np.searchsorted(edges, self.times + 1e-6, side="right") - 1
         keep = (window >= 0) & (window < len(edges) - 1)
         out = np.zeros((len(edges) - 1, samples, size), dtype=np.int64)
         np.add.at(out, (window[keep], self.samples[keep], self.indices[keep]), 1)

@@ -1,0 +1,144 @@
+"""Rate-to-spike conversion of a trained microcircuit's forward pathway.
+
+The rate network is the microcircuit's effective network (metrics.feedforward):
+u_l = k_l W_l r_{l-1}, r_l = phi(u_l). The spiking network replaces each r_l (l >= 1)
+by the spikes of LIF neurons (r = 1, v_leak = 0, v_reset = 0, threshold theta, time
+constant tau) that fire `rate` spikes per step at r_l = 1; the input r_0 stays analog
+(a CurrentInput). With tau much longer than the interspike interval a LIF integrates
+like an IF neuron, v grows by dt/tau x per step and fires at x dt/(tau theta) per step,
+so relu(a u + c) is reproduced by
+
+    x_l = (theta tau / dt) (a k_l W_l s_{l-1} + c rate),     s_0 = r_0 rate
+
+i.e. Affine weights (theta tau / dt) a k_l W_l (times `rate` for the analog input) and
+bias (theta tau / dt) c rate. relu is a = 1, c = 0. hard_sigmoid (a = 1/6, c = 1/2)
+also clips at 1, and a third of a trained Yin-Yang network's hidden units sit there:
+clip(z, 0, 1) = relu(z) - relu(z - 1), so each hidden unit becomes a pair of neurons
+(bias c and c - 1, the same input) whose spikes reach the next layer through W and -W.
+The output layer is not paired (its clip only creates ties). Other activations
+(logistic, tanh, soft_relu) are refused: a LIF's rate has no smooth lower branch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurosim.spiking import LIF, Connection, CurrentInput, SpikingNetwork, SpikingPopulation
+
+from .metrics import basal_factors, feedforward
+
+CONVERTIBLE = {"relu": (1.0, 0.0), "hard_sigmoid": (1.0 / 6.0, 0.5)}  # phi(u) = max(0, a u + c)
+
+
+@dataclass(frozen=True)
+class ConversionSettings:
+    """dt in ms (0.1 ms: NIR readers such as snnTorch assume 1e-4 s); `rate` spikes
+    per step at r = 1; tau in ms; t_sample: how long each sample is shown (ms)."""
+
+    dt: float = 0.1
+    rate: float = 0.05
+    tau: float = 100.0
+    threshold: float = 1.0
+    t_sample: float = 100.0
+
+    def __post_init__(self):
+        for name in ("dt", "rate", "tau", "threshold", "t_sample"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"conversion setting {name} must be > 0, got {getattr(self, name)!r}")
+        if self.rate > 1:
+            raise ValueError(f"conversion rate must be <= 1 spike per step, got {self.rate}")
+
+
+def to_spiking(cfg, weights: list[np.ndarray], settings: ConversionSettings = ConversionSettings()) -> SpikingNetwork:
+    """The forward pathway x -> P1 -> ... -> PN of a microcircuit (config `cfg`, forward
+    weights W_1..W_N) as a spiking network of LIF populations named like the microcircuit's."""
+    if cfg.activation not in CONVERTIBLE:
+        raise ValueError(f"activation {cfg.activation!r} does not convert to spikes; train with one of "
+                         f"{sorted(CONVERTIBLE)}")
+    a, c = CONVERTIBLE[cfg.activation]
+    s = settings
+    gain = s.threshold * s.tau / s.dt
+    model = LIF(tau=s.tau, v_threshold=s.threshold)
+    pops = [SpikingPopulation("x", cfg.layers[0], CurrentInput())]
+    conns, paired = [], False  # paired: the source layer is a (relu(z), relu(z - 1)) pair
+    for l, (k, w) in enumerate(zip(basal_factors(cfg), weights), start=1):
+        w = gain * a * k * (s.rate if l == 1 else 1.0) * np.asarray(w, dtype=float)
+        if paired:
+            w = np.hstack([w, -w])
+        bias = np.full(cfg.layers[l], gain * c * s.rate)
+        paired = cfg.activation == "hard_sigmoid" and l < cfg.n_layers
+        if paired:
+            w, bias = np.vstack([w, w]), np.concatenate([bias, bias - gain * s.rate])
+        pops.append(SpikingPopulation(f"P{l}", len(bias), model, bias=bias))
+        conns.append(Connection(f"W{l}", pops[-2].name, f"P{l}", w))
+    return SpikingNetwork(pops, conns, dt=s.dt)
+
+
+def output_population(network: SpikingNetwork) -> str:
+    """The last population in the network's order: the classifier's read-out."""
+    return network.order[-1]
+
+
+@dataclass
+class Trained:
+    """A trained microcircuit read from its results file."""
+
+    config: dict
+    cfg: object  # MicrocircuitConfig
+    weights: list[np.ndarray]  # W_1 .. W_N
+    task: object  # experiments.Task
+
+
+def load_trained(path) -> Trained:
+    """The config, forward weights and task (with its test set) of a results file."""
+    from neurosim.recording import read_results
+
+    from . import dendritic, experiments
+
+    results = read_results(path)
+    if results["status"] != "complete":
+        raise ValueError(f"{path}: the run did not complete (status {results['status']!r}); its weights are not final")
+    config = results["config"]
+    cfg = dendritic.MicrocircuitConfig.from_dict(config["network"])
+    missing = [f"W{l}" for l in range(1, cfg.n_layers + 1) if f"W{l}" not in results["final_weights"]]
+    if missing:
+        raise ValueError(f"{path}: final weights {missing} are missing")
+    weights = [results["final_weights"][f"W{l}"] for l in range(1, cfg.n_layers + 1)]
+    for l, w in enumerate(weights, start=1):
+        if w.shape != (cfg.layers[l], cfg.layers[l - 1]):
+            raise ValueError(f"{path}: W{l} has shape {w.shape}, but layers {cfg.layers} need "
+                             f"{(cfg.layers[l], cfg.layers[l - 1])}")
+    task = experiments.load_task(config["task"], cfg, config["run"]["seed"])
+    return Trained(config, cfg, weights, task)
+
+
+def rate_predictions(cfg, weights, x) -> np.ndarray:
+    """Classes of the rate network (argmax of r_N)."""
+    from neurosim.neurons import activation
+
+    return np.argmax(activation(cfg.activation)(feedforward(cfg, weights, x)[-1]), axis=1)
+
+
+def spike_counts(network: SpikingNetwork, x, t_sample: float, backend: str = "torch", **options) -> np.ndarray:
+    """Output spike counts (samples, classes) of the spiking network shown each row of x
+    for t_sample ms from rest: all samples as one minibatch on torch, one after another
+    (state reset in between) on brian2."""
+    from neurosim.recording import Recording
+    from neurosim.schedule import Schedule
+
+    out = output_population(network)
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    size = network.population(out).size
+    recording = Recording(spikes=[out])
+    if backend == "torch":
+        from neurosim.backends.torch_spiking import TorchSpikingSimulator
+
+        result = TorchSpikingSimulator(network, **options).run(Schedule(t_sample, {"x": x[None]}), recording)
+        return result.spikes[out].counts(size, [0.0, t_sample], samples=len(x))[0]
+    if backend == "brian2":
+        from neurosim.backends.brian2_spiking import Brian2SpikingSimulator
+
+        result = Brian2SpikingSimulator(network, **options).run(Schedule(t_sample, {"x": x}), recording, reset=True)
+        return result.spikes[out].counts(size, np.arange(len(x) + 1) * t_sample)[:, 0, :]
+    raise ValueError(f"backend must be 'torch' or 'brian2', got {backend!r}")
