@@ -1,0 +1,189 @@
+"""NIR graphs to and from spiking networks, with the `nir` package (HDF5 files).
+
+Export: a CurrentInput population becomes an `Input` node; a connection an `Affine`
+node (the target's bias on its first connection) or a `Linear` one, named like the
+connection; LIF, CubaLIF, IF and LI populations their NIR nodes; every population
+nothing reads from gets an `Output` node ("output" when there is one). NIR's own
+convention is seconds: tau (ms) / 1000, and IF's r (1/ms) * 1000. Import is the inverse
+and accepts any graph of these nodes in which Affine/Linear nodes join one source to
+neuron nodes; an edge from a neuron straight to a neuron is an identity connection.
+
+The graph carries no time step; the network's dt (ms) is stored in the graph's
+metadata ("dt_ms") and NIR readers are given it as dt = dt_ms / 1000 s (snnTorch's
+reader assumes 1e-4 s, the default dt of rate-to-spike conversion).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nir
+import numpy as np
+
+from neurosim.spiking import (IF, LI, LIF, Connection, CubaLIF, CurrentInput, PoissonInput, SpikingNetwork,
+                              SpikingPopulation)
+
+MS = 1e-3  # seconds per ms
+NEURON_NODES = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI)
+SUPPORTED = ("Input", "Output", "Affine", "Linear", "LIF", "CubaLIF", "IF", "LI")
+
+
+def to_nir(network: SpikingNetwork) -> nir.NIRGraph:
+    """The network as a type-checked NIR graph."""
+    nodes, edges = {}, []
+    for pop in network.populations:
+        if isinstance(pop.model, PoissonInput):
+            raise ValueError(f"population {pop.name}: NIR has no Poisson source; "
+                             "give the network a CurrentInput and encode outside the graph")
+        nodes[pop.name] = _neuron_node(pop)
+    for pop in network.populations:
+        for n, conn in enumerate(network.onto(pop.name)):
+            bias = pop.bias if n == 0 and np.any(pop.bias != 0) else None
+            nodes[conn.name] = nir.Affine(conn.weight.copy(), bias.copy()) if bias is not None \
+                else nir.Linear(conn.weight.copy())
+            edges += [(conn.source, conn.name), (conn.name, pop.name)]
+        if np.any(pop.bias != 0) and not network.onto(pop.name):
+            raise ValueError(f"population {pop.name}: NIR holds a bias only on an Affine node, and nothing "
+                             "connects onto it")
+    sinks = [p.name for p in network.populations if not p.is_input
+             and not any(c.source == p.name for c in network.connections)]
+    for name in sinks:
+        out = "output" if len(sinks) == 1 else f"output_{name}"
+        nodes[out] = nir.Output(output_type={"output": np.array([network.population(name).size])})
+        edges.append((name, out))
+    clash = set(nodes) & {c.name for c in network.connections} & {p.name for p in network.populations}
+    if clash or len(nodes) != len(network.populations) + len(network.connections) + len(sinks):
+        raise ValueError("NIR node names must be unique: population, connection and output names overlap")
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt_ms": float(network.dt)}, type_check=True)
+
+
+def _neuron_node(pop: SpikingPopulation) -> nir.NIRNode:
+    p = pop.parameters() if not pop.is_input else {}
+    if isinstance(pop.model, CurrentInput):
+        return nir.Input(input_type={"input": np.array([pop.size])})
+    if isinstance(pop.model, LIF):
+        return nir.LIF(tau=p["tau"] * MS, r=p["r"], v_leak=p["v_leak"], v_threshold=p["v_threshold"],
+                       v_reset=p["v_reset"])
+    if isinstance(pop.model, CubaLIF):
+        return nir.CubaLIF(tau_syn=p["tau_syn"] * MS, tau_mem=p["tau_mem"] * MS, r=p["r"], v_leak=p["v_leak"],
+                           v_threshold=p["v_threshold"], v_reset=p["v_reset"], w_in=p["w_in"])
+    if isinstance(pop.model, IF):
+        return nir.IF(r=p["r"] / MS, v_threshold=p["v_threshold"], v_reset=p["v_reset"])
+    return nir.LI(tau=p["tau"] * MS, r=p["r"], v_leak=p["v_leak"])
+
+
+def write_nir(network: SpikingNetwork, path) -> Path:
+    """Write the network's NIR graph to an HDF5 file (written whole or not at all)."""
+    path = Path(path)
+    graph = to_nir(network)
+    tmp = path.with_name(path.name + ".tmp")
+    nir.write(tmp, graph)
+    tmp.replace(path)
+    return path
+
+
+def read_nir(path, dt: float | None = None) -> SpikingNetwork:
+    """Read an NIR file (type-checked) into a network; dt (ms) defaults to the graph's
+    metadata "dt_ms"."""
+    try:
+        graph = nir.read(path, type_check=True)
+    except (OSError, KeyError) as err:
+        raise ValueError(f"{path}: not a readable NIR file ({err})") from None
+    except (ValueError, AttributeError, TypeError) as err:
+        raise ValueError(f"{path}: not a valid NIR graph ({err})") from None
+    return from_nir(graph, dt)
+
+
+def from_nir(graph: nir.NIRGraph, dt: float | None = None) -> SpikingNetwork:
+    """A spiking network from an NIR graph of the SUPPORTED node types."""
+    metadata = graph.metadata if isinstance(graph.metadata, dict) else {}
+    dt = dt if dt is not None else metadata.get("dt_ms")
+    if dt is None:
+        raise ValueError("the NIR graph gives no time step (metadata 'dt_ms'); pass dt (ms)")
+    for name, node in graph.nodes.items():
+        kind = type(node).__name__
+        if kind not in SUPPORTED:
+            raise ValueError(f"NIR node {name!r} is a {kind}, which neurosim cannot simulate; "
+                             f"supported nodes: {', '.join(SUPPORTED)}")
+        if not str(name).isidentifier():
+            raise ValueError(f"NIR node name {name!r} must be a Python identifier here")
+    for src, dst in graph.edges:
+        for end in (src, dst):
+            if end not in graph.nodes:
+                raise ValueError(f"NIR edge ({src!r}, {dst!r}) names no node {end!r}")
+    pops = {name: _population(name, node) for name, node in graph.nodes.items()
+            if isinstance(node, (nir.Input, *NEURON_NODES))}
+    biases = {name: np.zeros(pop.size) for name, pop in pops.items()}
+    conns = []
+    for name, node in graph.nodes.items():
+        if isinstance(node, (nir.Affine, nir.Linear)):
+            conns += _affine_connections(graph, name, node, pops, biases)
+    for src, dst in graph.edges:
+        if src in pops and dst in pops:
+            if pops[src].size != pops[dst].size:
+                raise ValueError(f"NIR edge {src!r} -> {dst!r}: shapes do not connect ({pops[src].size} values "
+                                 f"into {pops[dst].size} neurons)")
+            conns.append(Connection(f"{src}_to_{dst}", src, dst, np.eye(pops[src].size)))
+    for name, bias in biases.items():
+        if np.any(bias != 0):
+            pops[name] = SpikingPopulation(name, pops[name].size, pops[name].model, bias=bias)
+    return SpikingNetwork(list(pops.values()), conns, dt=float(dt))
+
+
+def _size(name: str, values) -> int:
+    shape = np.shape(values)
+    if len(shape) > 1:
+        raise ValueError(f"NIR node {name!r}: only flat populations are supported, got shape {shape}")
+    return int(np.prod(shape)) if shape else 1
+
+
+def _population(name: str, node) -> SpikingPopulation:
+    if isinstance(node, nir.Input):
+        shape = np.asarray(next(iter(node.input_type.values())))
+        if shape.size != 1:
+            raise ValueError(f"NIR Input {name!r}: only flat inputs are supported, got shape {shape.tolist()}")
+        return SpikingPopulation(name, int(shape[0]), CurrentInput())
+    if isinstance(node, nir.LIF):
+        size = _size(name, node.v_threshold)
+        model = LIF(tau=np.asarray(node.tau) / MS, r=node.r, v_leak=node.v_leak, v_threshold=node.v_threshold,
+                    v_reset=node.v_reset)
+    elif isinstance(node, nir.CubaLIF):
+        size = _size(name, node.v_threshold)
+        model = CubaLIF(tau_mem=np.asarray(node.tau_mem) / MS, tau_syn=np.asarray(node.tau_syn) / MS, r=node.r,
+                        v_leak=node.v_leak, v_threshold=node.v_threshold, v_reset=node.v_reset, w_in=node.w_in)
+    elif isinstance(node, nir.IF):
+        size = _size(name, node.v_threshold)
+        model = IF(r=np.asarray(node.r) * MS, v_threshold=node.v_threshold, v_reset=node.v_reset)
+    else:
+        size = _size(name, node.v_leak)
+        model = LI(tau=np.asarray(node.tau) / MS, r=node.r, v_leak=node.v_leak)
+    try:
+        return SpikingPopulation(name, size, model)
+    except ValueError as err:
+        raise ValueError(f"NIR node {name!r}: {err}") from None
+
+
+def _affine_connections(graph, name, node, pops, biases) -> list[Connection]:
+    sources = [s for s, d in graph.edges if d == name]
+    targets = [d for s, d in graph.edges if s == name]
+    if len(sources) != 1 or sources[0] not in pops:
+        raise ValueError(f"NIR node {name!r} ({type(node).__name__}) must read exactly one Input or neuron node; "
+                         f"it reads {sources}")
+    weight = np.asarray(node.weight, dtype=float)
+    if weight.ndim != 2:
+        raise ValueError(f"NIR node {name!r}: weight must be a matrix, got shape {weight.shape}")
+    src = pops[sources[0]]
+    if weight.shape[1] != src.size:
+        raise ValueError(f"NIR node {name!r}: shapes do not connect: {sources[0]!r} sends {src.size} values, "
+                         f"the weight takes {weight.shape[1]}")
+    conns = []
+    for target in targets:
+        if target not in pops or isinstance(graph.nodes[target], nir.Input):
+            raise ValueError(f"NIR node {name!r} feeds {target!r}, which is not a neuron node; neurosim needs "
+                             "every Affine/Linear node to feed neurons")
+        if weight.shape[0] != pops[target].size:
+            raise ValueError(f"NIR node {name!r}: shapes do not connect: the weight gives {weight.shape[0]} values, "
+                             f"{target!r} has {pops[target].size} neurons")
+        if isinstance(node, nir.Affine) and node.bias is not None:
+            biases[target] = biases[target] + np.broadcast_to(np.asarray(node.bias, dtype=float), (weight.shape[0],))
+        conns.append(Connection(name if len(targets) == 1 else f"{name}_{target}", sources[0], target, weight))
+    return conns
