@@ -17,6 +17,10 @@ clip(z, 0, 1) = relu(z) - relu(z - 1), so each hidden unit becomes a pair of neu
 (bias c and c - 1, the same input) whose spikes reach the next layer through W and -W.
 The output layer is not paired (its clip only creates ties). Other activations
 (logistic, tanh, soft_relu) are refused: a LIF's rate has no smooth lower branch.
+
+For chips without LIF the same network is built from CubaLIF neurons (r = w_in = 1: the
+current is x low-passed with tau_syn, its mean unchanged) or IF neurons (r = 1/tau:
+the LIF without its leak).
 """
 from __future__ import annotations
 
@@ -24,11 +28,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurosim.spiking import LIF, Connection, CurrentInput, SpikingNetwork, SpikingPopulation
+from neurosim.spiking import IF, LIF, Connection, CubaLIF, CurrentInput, SpikingNetwork, SpikingPopulation
 
 from .metrics import basal_factors, feedforward
 
 CONVERTIBLE = {"relu": (1.0, 0.0), "hard_sigmoid": (1.0 / 6.0, 0.5)}  # phi(u) = max(0, a u + c)
+NEURONS = {
+    "LIF": lambda s: LIF(tau=s.tau, v_threshold=s.threshold),
+    "CubaLIF": lambda s: CubaLIF(tau_mem=s.tau, tau_syn=s.tau_syn, v_threshold=s.threshold),
+    "IF": lambda s: IF(r=1.0 / s.tau, v_threshold=s.threshold),
+}
 
 
 @dataclass(frozen=True)
@@ -41,9 +50,13 @@ class ConversionSettings:
     tau: float = 100.0
     threshold: float = 1.0
     t_sample: float = 100.0
+    neuron: str = "LIF"
+    tau_syn: float = 1.0  # ms, CubaLIF only
 
     def __post_init__(self):
-        for name in ("dt", "rate", "tau", "threshold", "t_sample"):
+        if self.neuron not in NEURONS:
+            raise ValueError(f"conversion neuron must be one of {sorted(NEURONS)}, got {self.neuron!r}")
+        for name in ("dt", "rate", "tau", "threshold", "t_sample", "tau_syn"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"conversion setting {name} must be > 0, got {getattr(self, name)!r}")
         if self.rate > 1:
@@ -59,7 +72,7 @@ def to_spiking(cfg, weights: list[np.ndarray], settings: ConversionSettings = Co
     a, c = CONVERTIBLE[cfg.activation]
     s = settings
     gain = s.threshold * s.tau / s.dt
-    model = LIF(tau=s.tau, v_threshold=s.threshold)
+    model = NEURONS[s.neuron](s)
     pops = [SpikingPopulation("x", cfg.layers[0], CurrentInput())]
     conns, paired = [], False  # paired: the source layer is a (relu(z), relu(z - 1)) pair
     for l, (k, w) in enumerate(zip(basal_factors(cfg), weights), start=1):

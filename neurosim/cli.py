@@ -70,6 +70,25 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from hardware.export import export_results
+
+    path = export_results(args.results, args.format, args.out, samples=args.samples)
+    print(f"{args.format}: {path}")
+    return 0
+
+
+def cmd_map(args) -> int:
+    from hardware.export import map_results
+
+    report = map_results(args.results, args.target)
+    print(report.to_text())
+    if args.json:
+        Path(args.json).write_text(report.to_json() + "\n")
+        print(f"report: {args.json}")
+    return 0
+
+
 def _format_summary(s: dict) -> str:
     final = ", ".join(f"{k} = {v}" for k, v in s["final"].items())
     return (f"{s['model']}/{s['rule']} seed {s['seed']} on {s['backend']}: {s['sim_time_ms'] / 1000:g} s simulated in "
@@ -100,6 +119,17 @@ def main(argv=None) -> int:
     demo.add_argument("--epochs", type=int, default=None)
     demo.add_argument("--seeds", type=int, default=1)
     demo.set_defaults(func=cmd_demo)
+    export = sub.add_parser("export", help="convert a trained network to spikes and write it as NIR or PyNN")
+    export.add_argument("results", help="results.h5 of a run")
+    export.add_argument("--format", choices=["nir", "pynn"], required=True)
+    export.add_argument("--out", required=True, help="file to write (NIR: HDF5; PyNN: a Python script)")
+    export.add_argument("--samples", type=int, default=100, help="PyNN: test samples the script runs")
+    export.set_defaults(func=cmd_export)
+    mapping = sub.add_parser("map", help="map a trained network onto a chip: quantise, place, check, report")
+    mapping.add_argument("results", help="results.h5 of a run")
+    mapping.add_argument("--target", required=True, help="chip: one of the files in hardware/targets/")
+    mapping.add_argument("--json", help="also write the report as JSON to this file")
+    mapping.set_defaults(func=cmd_map)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
