@@ -1,12 +1,13 @@
-"""Brian2 backend for spiking networks: one NeuronGroup (threshold, reset, Euler) per
+"""Brian2 backend for spiking networks: one NeuronGroup (threshold, reset) per
 neuron population, a PoissonGroup per Poisson source, one Synapses per connection from
 a spiking source (on_pre: I_in_post += w).
 
 The step of neurosim.spiking, in Brian2's terms: every object runs in the `groups` slot,
 population by population in the network's order; for each population, first the
-synapses into it deliver this step's spikes to I_in, then the CubaLIF current is
-advanced (a run_regularly, so that v sees the new I), the state updater, the threshold,
-the reset, and I_in is cleared. Connections from a CurrentInput are a 2-D TimedArray
+synapses into it deliver this step's spikes to I_in, then the step (which clears
+I_in), the threshold and the reset. The step is a run_regularly of the Euler step as
+written in neurosim.spiking (STEP), so that v sees this step's CubaLIF current and no
+other object runs per neuron and step. Connections from a CurrentInput are a 2-D TimedArray
 I_ext(t, i) = sum_c W_c x_c per presentation.
 """
 from __future__ import annotations
@@ -22,27 +23,34 @@ from .brian2 import TARGETS, _append_final, _b2, _device
 from .spiking_common import check_spiking_recording, poisson_probabilities
 
 # the position of each object within a population's turn (10 per population)
-SYNAPSES, CURRENT, UPDATE, THRESHOLD, MONITOR, RESET, CLEAR = range(7)
+SYNAPSES, UPDATE, THRESHOLD, MONITOR, RESET = range(5)
 
-MEMBRANE = {
-    LIF: "dv/dt = (v_leak - v + r*x)/tau : 1",
-    CubaLIF: "dv/dt = (v_leak - v + r*I)/tau_mem : 1\nI : 1",
-    IF: "dv/dt = r*x/ms : 1",
-    LI: "dv/dt = (v_leak - v + r*x)/tau : 1",
+# one Euler step per population and step (the order of neurosim.spiking), then I_in cleared
+STEP = {
+    LIF: "v = v + dt*(v_leak - v + r*x)/tau",
+    CubaLIF: "I = I + dt*(w_in*x - I)/tau_syn\nv = v + dt*(v_leak - v + r*I)/tau_mem",
+    IF: "v = v + dt*r*x/ms",
+    LI: "v = v + dt*(v_leak - v + r*x)/tau",
 }
 START = {LIF: "v = v_leak", CubaLIF: "v = v_leak\nI = 0", IF: "v = v_reset", LI: "v = v_leak"}
 
 
-def neuron_equations(model, external: bool) -> str:
-    """Brian2 equations of a neuron model; x is this step's input."""
-    params = [n for n in ("r", "v_leak", "v_threshold", "v_reset", "w_in") if hasattr(model, n)]
-    taus = [n for n in ("tau", "tau_mem", "tau_syn") if hasattr(model, n)]
-    lines = [MEMBRANE[type(model)],
-             "x = bias + I_in" + (" + I_ext(t, i)" if external else "") + " : 1",
-             "I_in : 1"]
-    lines += [f"{n} : 1 (constant)" for n in params + ["bias"]]
-    lines += [f"{n} : second (constant)" for n in taus]
-    return "\n".join(lines)
+def neuron_equations(pop, external: bool) -> tuple[str, dict]:
+    """Brian2 equations of a population (x: this step's input) and the namespace: a
+    parameter equal for all neurons is a constant there, one that varies a per-neuron
+    variable (constants make Brian2's generated loop cheaper)."""
+    values = {**pop.parameters(), "bias": pop.bias}
+    lines = ["v : 1", "I_in : 1", "x = bias + I_in" + (" + I_ext(t, i)" if external else "") + " : 1"]
+    if isinstance(pop.model, CubaLIF):
+        lines.append("I : 1")
+    ns = {}
+    for name, value in values.items():
+        unit = "second" if name.startswith("tau") else "1"
+        if np.all(value == value[0]):
+            ns[name] = value[0] * _b2().ms if unit == "second" else value[0]
+        else:
+            lines.append(f"{name} : {unit} (constant)")
+    return "\n".join(lines), ns
 
 
 class Brian2SpikingSimulator:
@@ -88,14 +96,14 @@ class Brian2SpikingSimulator:
             if isinstance(pop.model, PoissonInput):
                 rates = b2.TimedArray(poisson_probabilities(schedule, name, net.dt)[:, 0, :] / (net.dt * b2.ms),
                                       dt=t_pres)
-                group = b2.PoissonGroup(pop.size, rates="rates(t, i)", namespace={"rates": rates}, name=name)
+                group = b2.PoissonGroup(pop.size, rates="given(t, i)", namespace={"given": rates}, name=name)
             else:
                 group = self._neuron_group(pop, schedule, base, reset)
             groups[name] = group
             objects.append(group)
             if pop.spiking:
                 _place(group.thresholder["spike"], base + THRESHOLD)
-                if group.resetter:
+                if isinstance(group, b2.NeuronGroup):
                     _place(group.resetter["spike"], base + RESET)
         for turn, name in enumerate(net.order):
             for conn in net.onto(name):
@@ -115,26 +123,22 @@ class Brian2SpikingSimulator:
         b2, net = _b2(), self.network
         model = pop.model
         external = [c for c in net.onto(pop.name) if isinstance(net.population(c.source).model, CurrentInput)]
-        ns = {}
+        equations, ns = neuron_equations(pop, bool(external))
         if external:
             current = sum(schedule.data[c.source] @ c.weight.T for c in external)
             ns["I_ext"] = b2.TimedArray(current, dt=schedule.t_pres * b2.ms)
         spiking = not isinstance(model, LI)
-        group = b2.NeuronGroup(pop.size, neuron_equations(model, bool(external)), method="euler",
-                               threshold="v > v_threshold" if spiking else None,
+        group = b2.NeuronGroup(pop.size, equations, threshold="v > v_threshold" if spiking else None,
                                reset="v = v_reset" if spiking else None, namespace=ns, name=pop.name)
-        for key, values in pop.parameters().items():
-            setattr(group, key, values * b2.ms if key.startswith("tau") else values)
-        group.bias = pop.bias
+        for key, values in {**pop.parameters(), "bias": pop.bias}.items():
+            if key not in ns:
+                setattr(group, key, values * b2.ms if key.startswith("tau") else values)
         for line in START[type(model)].split("\n"):
-            var, value = (s.strip() for s in line.split("="))
-            setattr(group, var, getattr(group, value)[:] if value.isidentifier() else float(value))
+            var, value = (side.strip() for side in line.split("="))
+            setattr(group, var, value)
         if reset:
             group.run_regularly(START[type(model)], dt=schedule.t_pres * b2.ms, when="start")
-        if isinstance(model, CubaLIF):
-            group.run_regularly("I = I + dt*(w_in*x - I)/tau_syn", when="groups", order=base + CURRENT)
-        _place(group.state_updater, base + UPDATE)
-        group.run_regularly("I_in = 0", when="groups", order=base + CLEAR)
+        group.run_regularly(STEP[type(model)] + "\nI_in = 0", when="groups", order=base + UPDATE)
         return group
 
     def _synapses(self, conn, groups, order: int):

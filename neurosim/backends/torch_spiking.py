@@ -30,7 +30,9 @@ SPARSE = 0.1  # weights with fewer non-zeros than this fraction are stored spars
 
 def _project(weight: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """W s for every sample: (S, source) -> (S, target)."""
-    return (weight @ s.T).T if weight.layout == torch.sparse_csr else s @ weight.T
+    if weight.layout != torch.sparse_csr:
+        return s @ weight.T
+    return torch.mv(weight, s[0])[None] if len(s) == 1 else (weight @ s.T).T
 
 
 class TorchSpikingSimulator:
