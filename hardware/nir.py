@@ -10,7 +10,9 @@ neuron nodes; an edge from a neuron straight to a neuron is an identity connecti
 
 The graph carries no time step; the network's dt (ms) is stored in the graph's
 metadata ("dt_ms") and NIR readers are given it as dt = dt_ms / 1000 s (snnTorch's
-reader assumes 1e-4 s, the default dt of rate-to-spike conversion).
+reader assumes 1e-4 s, the default dt of rate-to-spike conversion). The metadata also
+hold the populations' order ("order"), which decides in a loop which population reads
+the other's previous step; a graph without it is taken in its nodes' order.
 """
 from __future__ import annotations
 
@@ -53,7 +55,8 @@ def to_nir(network: SpikingNetwork) -> nir.NIRGraph:
     clash = set(nodes) & {c.name for c in network.connections} & {p.name for p in network.populations}
     if clash or len(nodes) != len(network.populations) + len(network.connections) + len(sinks):
         raise ValueError("NIR node names must be unique: population, connection and output names overlap")
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt_ms": float(network.dt)}, type_check=True)
+    metadata = {"dt_ms": float(network.dt), "order": ",".join(network.order)}
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=True)
 
 
 def _neuron_node(pop: SpikingPopulation) -> nir.NIRNode:
@@ -84,13 +87,31 @@ def write_nir(network: SpikingNetwork, path) -> Path:
 def read_nir(path, dt: float | None = None) -> SpikingNetwork:
     """Read an NIR file (type-checked) into a network; dt (ms) defaults to the graph's
     metadata "dt_ms"."""
+    _check_node_types(path)
     try:
         graph = nir.read(path, type_check=True)
     except (OSError, KeyError) as err:
         raise ValueError(f"{path}: not a readable NIR file ({err})") from None
-    except (ValueError, AttributeError, TypeError) as err:
+    except (ValueError, AttributeError, TypeError, AssertionError) as err:
         raise ValueError(f"{path}: not a valid NIR graph ({err})") from None
     return from_nir(graph, dt)
+
+
+def _check_node_types(path) -> None:
+    """Name a node whose type neurosim cannot simulate before nir.read meets it (nir
+    fails on a type it does not know with a bare AssertionError)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            nodes = {name: group["type"][()] for name, group in f["node/nodes"].items()}
+    except (OSError, KeyError) as err:
+        raise ValueError(f"{path}: not a readable NIR file ({err})") from None
+    for name, kind in nodes.items():
+        kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+        if kind not in SUPPORTED:
+            raise ValueError(f"{path}: NIR node {name!r} is of type {kind!r}, which neurosim cannot simulate; "
+                             f"supported nodes: {', '.join(SUPPORTED)}")
 
 
 def from_nir(graph: nir.NIRGraph, dt: float | None = None) -> SpikingNetwork:
@@ -126,6 +147,9 @@ def from_nir(graph: nir.NIRGraph, dt: float | None = None) -> SpikingNetwork:
     for name, bias in biases.items():
         if np.any(bias != 0):
             pops[name] = SpikingPopulation(name, pops[name].size, pops[name].model, bias=bias)
+    order = str(metadata.get("order", "")).split(",")
+    if sorted(order) == sorted(pops):  # the exporter's order: loops keep which side reads the previous step
+        pops = {name: pops[name] for name in order}
     return SpikingNetwork(list(pops.values()), conns, dt=float(dt))
 
 
