@@ -123,6 +123,17 @@ class RunResult:
         return first
 
 
+def append_final(times, values, final, dt, t_end) -> Trace:
+    """Add the end-of-run state when it falls on the recording grid."""
+    if len(times) == 0:
+        return Trace(times, values)
+    k = t_end / dt
+    if abs(k - round(k)) < 1e-6 and t_end > times[-1] + 1e-9:
+        times = np.append(times, t_end)
+        values = np.concatenate([values, np.asarray(final)[None]], axis=0)
+    return Trace(times, values)
+
+
 def check_recording(network, recording: Recording, backend: str, inputs: bool = False) -> None:
     """Every recorded variable exists: r and u_breve of every population; u, v_<dendrite>
     and ou (with noise) of dendritic ones; I_<projection> where the backend keeps the

@@ -26,7 +26,7 @@ import numpy as np
 from ..neurons import ACTIVATIONS, DendriticNeuron
 from ..network import Network, Population, Projection
 from ..plasticity import DendriticPrediction, PhaselessAlignment, Silencing
-from ..recording import Divergence, DivergenceError, Recording, RunResult, Trace, check_recording
+from ..recording import Divergence, DivergenceError, Recording, RunResult, Trace, append_final, check_recording
 from ..schedule import Schedule
 
 TARGETS = ("cython", "numpy", "cpp_standalone")
@@ -178,6 +178,14 @@ def _device(target: str, build_dir: str | None):
         yield None
 
 
+def check_one_sample(schedule: Schedule, network) -> None:
+    """The schedule fits the network and has one sample per presentation (Brian2 runs no minibatches)."""
+    schedule.check_against(network)
+    if schedule.samples != 1:
+        raise ValueError(f"the brian2 backend presents one sample at a time; the schedule has {schedule.samples} "
+                         "per presentation (use the torch backend for minibatches)")
+
+
 def _cython_available() -> bool:
     from brian2.codegen.runtime.cython_rt import CythonCodeObject
 
@@ -211,10 +219,7 @@ class Brian2Simulator:
         when a population's state becomes NaN or inf."""
         b2 = _b2()
         net, recording = self.network, recording or Recording()
-        schedule.check_against(net)
-        if schedule.samples != 1:
-            raise ValueError(f"the brian2 backend presents one sample at a time; the schedule has {schedule.samples} "
-                             "per presentation (use the torch backend for minibatches)")
+        check_one_sample(schedule, net)
         check_recording(net, recording, "brian2", inputs=True)
         spp = schedule.steps_per_presentation(net.dt)
         n_steps = schedule.n_presentations * spp
@@ -359,7 +364,7 @@ class Brian2Simulator:
             final = self._final_values(groups[pop_name], pop_name, variables)
             for var in variables:
                 values = np.asarray(getattr(mon, var)).T
-                traces[f"{pop_name}.{var}"] = _append_final(times, values, final[var],
+                traces[f"{pop_name}.{var}"] = append_final(times, values, final[var],
                                                             recording.interval(pop_name), t_end)
         for key, mon in monitors.items():
             if not key.startswith("w:"):
@@ -369,7 +374,7 @@ class Brian2Simulator:
             times = np.asarray(mon.t / b2.ms)
             values = np.stack([_matrix(s, row) for row in np.asarray(mon.w).T]) if len(times) else \
                 np.zeros((0, s.target.N, s.source.N))
-            trace = _append_final(times, values, final_weights[name], recording.weights_dt, t_end)
+            trace = append_final(times, values, final_weights[name], recording.weights_dt, t_end)
             for proj in net.projections:
                 if proj.name in recording.weights and self._weight_owner(proj.name) == name:
                     vals = proj.rule.sign * np.swapaxes(trace.values, 1, 2) if proj.tied else trace.values
@@ -394,17 +399,6 @@ def _matrix(syn, flat) -> np.ndarray:
     w = np.zeros((syn.target.N, syn.source.N))
     w[np.asarray(syn.j[:]), np.asarray(syn.i[:])] = np.asarray(flat)
     return w
-
-
-def _append_final(times, values, final, dt, t_end) -> Trace:
-    """Add the end-of-run state when it falls on the recording grid."""
-    if len(times) == 0:
-        return Trace(times, values)
-    k = t_end / dt
-    if abs(k - round(k)) < 1e-6 and t_end > times[-1] + 1e-9:
-        times = np.append(times, t_end)
-        values = np.concatenate([values, np.asarray(final)[None]], axis=0)
-    return Trace(times, values)
 
 
 def _reporter(progress: bool, target: str):

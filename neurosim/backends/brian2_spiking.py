@@ -16,10 +16,10 @@ import time
 
 import numpy as np
 
-from ..recording import Recording, RunResult, SpikeTrain
+from ..recording import Recording, RunResult, SpikeTrain, append_final
 from ..schedule import Schedule
 from ..spiking import IF, LI, LIF, CubaLIF, CurrentInput, PoissonInput, SpikingNetwork
-from .brian2 import TARGETS, _append_final, _b2, _device
+from .brian2 import TARGETS, _b2, _device, check_one_sample
 from .spiking_common import check_spiking_recording, poisson_probabilities
 
 # the position of each object within a population's turn (10 per population)
@@ -65,10 +65,7 @@ class Brian2SpikingSimulator:
         """Simulate the schedule; `reset` returns every state to its start at each presentation."""
         b2 = _b2()
         net, recording = self.network, recording or Recording()
-        schedule.check_against(net)
-        if schedule.samples != 1:
-            raise ValueError(f"the brian2 backend presents one sample at a time; the schedule has {schedule.samples} "
-                             "per presentation (use the torch backend for minibatches)")
+        check_one_sample(schedule, net)
         check_spiking_recording(net, recording, "brian2")
         n_steps = schedule.n_presentations * schedule.steps_per_presentation(net.dt)
         with _device(self.target, self.build_dir) as directory:
@@ -162,7 +159,7 @@ class Brian2SpikingSimulator:
             mon = monitors[f"state:{name}"]
             times = np.asarray(mon.t / b2.ms)
             for var in variables:
-                traces[f"{name}.{var}"] = _append_final(times, np.asarray(getattr(mon, var)).T,
+                traces[f"{name}.{var}"] = append_final(times, np.asarray(getattr(mon, var)).T,
                                                         final_state[f"{name}.{var}"], recording.interval(name), t_end)
         spikes = {}
         for name in recording.spikes:

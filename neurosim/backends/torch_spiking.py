@@ -18,7 +18,7 @@ from norse.torch.functional.iaf import IAFFeedForwardState, IAFParameters, iaf_f
 from norse.torch.functional.leaky_integrator_box import LIBoxParameters, LIBoxState, li_box_feed_forward_step
 from norse.torch.functional.lif_box import LIFBoxFeedForwardState, LIFBoxParameters, lif_box_feed_forward_step
 
-from ..recording import Recording, RunResult, SpikeTrain, Trace
+from ..recording import Recording, RunResult, SpikeTrain, append_final
 from ..schedule import Schedule
 from ..spiking import IF, LI, LIF, CubaLIF, CurrentInput, PoissonInput, SpikingNetwork, initial_state
 from .spiking_common import check_spiking_recording, poisson_probabilities
@@ -95,12 +95,9 @@ class TorchSpikingSimulator:
         result_traces = {}
         for key, values in traces.items():
             pop_name, var = key.split(".")
-            values.append(state[pop_name][var])
-            times = np.arange(len(values)) * rec_every[pop_name] * dt
-            times[-1] = n_steps * dt
-            if len(times) > 1 and times[-1] == times[-2]:
-                times, values = times[:-1], values[:-1]
-            result_traces[key] = Trace(times, self._numpy(torch.stack(values)))
+            every = rec_every[pop_name] * dt
+            result_traces[key] = append_final(np.arange(len(values)) * every, self._numpy(torch.stack(values)),
+                                              self._numpy(state[pop_name][var]), every, n_steps * dt)
         spikes = {}
         for name, per_step in fired.items():
             step, sample, index = (a.cpu().numpy() for a in torch.nonzero(torch.stack(per_step), as_tuple=True))
