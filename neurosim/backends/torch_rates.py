@@ -1,0 +1,96 @@
+"""Torch backend for rate circuits (neurosim.rates): the forward-Euler step, every
+population and rule reading the state at the start of the step."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from ..recording import Recording, RunResult, append_final
+from ..rates import Hebbian, RateNetwork
+from ..schedule import Schedule
+from .torch import ACTIVATIONS, DTYPES, resolve_device
+
+DERIVATIVES = {
+    "linear": torch.ones_like,
+    "tanh": lambda x: 1.0 - torch.tanh(x) ** 2,
+    "relu": lambda x: (x > 0).to(x.dtype),
+    "logistic": lambda x: torch.sigmoid(x) * (1.0 - torch.sigmoid(x)),
+}
+
+
+class TorchRateSimulator:
+    """Runs a RateNetwork with torch (cpu or cuda, float32 or float64)."""
+
+    def __init__(self, network: RateNetwork, device: str = "cpu", dtype: str = "float64"):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        self.network, self.device, self.dtype = network, resolve_device(device), DTYPES[dtype]
+
+    def _tensor(self, values) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(values), dtype=self.dtype, device=self.device)
+
+    def run(self, schedule: Schedule, recording: Recording | None = None) -> RunResult:
+        net, recording = self.network, recording or Recording()
+        schedule.check_against(net)
+        if schedule.samples != 1:
+            raise ValueError("rate circuits run one sample per presentation")
+        for pop_name, variables in recording.variables.items():
+            net.population(pop_name)
+            if set(variables) - {"z"}:
+                raise ValueError(f"cannot record {sorted(set(variables) - {'z'})} of {pop_name}; choose from ['z']")
+        t0 = time.perf_counter()
+        spp, dt = schedule.steps_per_presentation(net.dt), net.dt
+        n_steps = schedule.n_presentations * spp
+        data = {k: self._tensor(v) for k, v in schedule.data.items()}
+        learn = self._tensor(schedule.learn)
+        z = {p.name: torch.zeros(p.size, dtype=self.dtype, device=self.device) for p in net.populations}
+        w = {p.name: self._tensor(p.weight) for p in net.projections if p.weight is not None}
+        every = {k: max(1, round(recording.interval(k) / dt)) for k in recording.variables}
+        w_every = max(1, round(recording.weights_dt / dt)) if recording.weights_dt else None
+        traces = {k: [] for k in recording.variables}
+        w_traces = {k: [] for k in recording.weights}
+        t_run = time.perf_counter()
+        with torch.no_grad():
+            for k in range(n_steps):
+                presentation = k // spp
+                for pop in net.populations:
+                    if pop.is_clamped:
+                        z[pop.name] = data[pop.name][presentation]
+                for name in traces:
+                    if k % every[name] == 0:
+                        traces[name].append(z[name].clone())
+                if w_every and k % w_every == 0:
+                    for name in w_traces:
+                        w_traces[name].append(w[name].clone())
+                rate = {p.name: ACTIVATIONS[p.model.activation](z[p.name]) for p in net.populations}
+                drive = {p.name: torch.zeros_like(z[p.name]) for p in net.populations if not p.is_clamped}
+                for proj in net.projections:
+                    s = z[proj.source] if proj.signal == "value" else rate[proj.source]
+                    ws = s if proj.kind == "one_to_one" else w[proj.tied].T @ s if proj.tied else w[proj.name] @ s
+                    if proj.gain == "derivative":
+                        ws = DERIVATIVES[net.population(proj.target).model.activation](z[proj.target]) * ws
+                    drive[proj.target] = drive[proj.target] + proj.scale * ws
+                for proj in net.projections:
+                    if isinstance(proj.rule, Hebbian):
+                        s = z[proj.source] if proj.signal == "value" else rate[proj.source]
+                        w[proj.name] = w[proj.name] + dt * learn[presentation] * proj.rule.eta * torch.outer(
+                            z[proj.target], s)
+                for pop in net.populations:
+                    if not pop.is_clamped:
+                        m = pop.model
+                        z[pop.name] = z[pop.name] + dt / m.tau * (-m.leak * z[pop.name] + drive[pop.name])
+        run_time = time.perf_counter() - t_run
+        result = {}
+        for name, values in traces.items():
+            result[f"{name}.z"] = append_final(np.arange(len(values)) * every[name] * dt,
+                                               torch.stack(values).cpu().numpy(), z[name].cpu().numpy(),
+                                               every[name] * dt, n_steps * dt)
+        for name, values in w_traces.items():
+            result[f"w:{name}"] = append_final(np.arange(len(values)) * w_every * dt,
+                                               torch.stack(values).cpu().numpy(), w[name].cpu().numpy(),
+                                               w_every * dt, n_steps * dt)
+        return RunResult(result, {k: v.cpu().numpy() for k, v in w.items()},
+                         {f"{k}.z": v.cpu().numpy() for k, v in z.items()}, n_steps * dt, n_steps,
+                         time.perf_counter() - t0, run_time)

@@ -1,0 +1,196 @@
+"""Rate circuits as data: leaky rate populations joined by signed, gated projections,
+with clamped populations and Hebbian-product plasticity. The energy-based network
+(microcircuits.energy) is built from these parts; docs/equations.md has the step.
+
+    tau dz/dt = -leak z + sum over projections p onto it of scale_p g_p(z) (W_p s_p)
+
+where s_p is the source's value z ("value") or its rate f(z) ("rate"), g_p(z) is 1 or
+f'(z) of the target ("derivative"), and W_p is a weight matrix, the identity
+(one_to_one) or the transpose of another projection's weight (tied). A `Clamp`
+population holds the schedule's values. A `Hebbian(eta)` projection learns
+
+    dW/dt = lambda eta z_post s_pre^T        (lambda: the schedule's learn signal)
+
+Every population and rule reads the state at the start of the step (forward Euler).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .neurons import ACTIVATIONS
+
+SIGNALS = ("value", "rate")
+GAINS = ("none", "derivative")
+DERIVATIVES = {"linear": "1.0", "tanh": "1.0 - tanh({x})**2", "relu": "int({x} > 0)",
+               "logistic": "exp(-({x}))/(1.0 + exp(-({x})))**2"}
+
+
+@dataclass(frozen=True)
+class Leaky:
+    """tau dz/dt = -leak z + input; f = activation (tau in ms)."""
+
+    tau: float = 1.0
+    leak: float = 1.0
+    activation: str = "linear"
+
+    def __post_init__(self):
+        if not (isinstance(self.tau, (int, float)) and math.isfinite(self.tau) and self.tau > 0):
+            raise ValueError(f"Leaky: tau must be > 0 ms, got {self.tau!r}")
+        if not (isinstance(self.leak, (int, float)) and math.isfinite(self.leak) and self.leak >= 0):
+            raise ValueError(f"Leaky: leak must be >= 0, got {self.leak!r}")
+        if self.activation not in DERIVATIVES:
+            raise ValueError(f"Leaky: activation must be one of {sorted(DERIVATIVES)}, got {self.activation!r}")
+
+
+@dataclass(frozen=True)
+class Clamp:
+    """z = the schedule's values (inputs and targets); f = activation."""
+
+    activation: str = "linear"
+
+    def __post_init__(self):
+        if self.activation not in DERIVATIVES:
+            raise ValueError(f"Clamp: activation must be one of {sorted(DERIVATIVES)}, got {self.activation!r}")
+
+
+@dataclass(frozen=True)
+class Hebbian:
+    """dW/dt = lambda eta z_post s_pre^T (eta in 1/ms)."""
+
+    eta: float
+
+    def __post_init__(self):
+        if not (isinstance(self.eta, (int, float)) and math.isfinite(self.eta) and self.eta >= 0):
+            raise ValueError(f"Hebbian: eta must be a finite number >= 0, got {self.eta!r}")
+
+
+@dataclass(eq=False)
+class RatePopulation:
+    name: str
+    size: int
+    model: Leaky | Clamp
+
+    def __post_init__(self):
+        if not self.name.isidentifier():
+            raise ValueError(f"population name {self.name!r} must be a Python identifier")
+        if not (isinstance(self.size, (int, np.integer)) and self.size > 0):
+            raise ValueError(f"population {self.name}: size must be a positive integer, got {self.size!r}")
+        if not isinstance(self.model, (Leaky, Clamp)):
+            raise ValueError(f"population {self.name}: model must be Leaky or Clamp, got {self.model!r}")
+
+    @property
+    def is_clamped(self) -> bool:
+        return isinstance(self.model, Clamp)
+
+
+@dataclass(eq=False)
+class RateProjection:
+    """source -> target: scale g(z_target) (W s_source). Give `weight` (target, source),
+    or kind="one_to_one", or tied="<projection>" for that projection's W^T."""
+
+    name: str
+    source: str
+    target: str
+    weight: np.ndarray | None = None
+    signal: str = "rate"
+    scale: float = 1.0
+    gain: str = "none"
+    kind: str = "all_to_all"
+    tied: str | None = None
+    rule: Hebbian | None = None
+
+    def __post_init__(self):
+        where = f"projection {self.name}"
+        if not self.name.isidentifier():
+            raise ValueError(f"projection name {self.name!r} must be a Python identifier")
+        if self.signal not in SIGNALS:
+            raise ValueError(f"{where}: signal must be one of {SIGNALS}, got {self.signal!r}")
+        if self.gain not in GAINS:
+            raise ValueError(f"{where}: gain must be one of {GAINS}, got {self.gain!r}")
+        if self.kind not in ("all_to_all", "one_to_one"):
+            raise ValueError(f"{where}: kind must be all_to_all or one_to_one, got {self.kind!r}")
+        if not (isinstance(self.scale, (int, float)) and math.isfinite(self.scale)):
+            raise ValueError(f"{where}: scale must be a finite number, got {self.scale!r}")
+        if self.weight is not None:
+            self.weight = np.array(self.weight, dtype=float)
+        if (self.kind == "one_to_one" or self.tied) and (self.weight is not None or self.rule is not None):
+            raise ValueError(f"{where}: a one_to_one or tied projection has no weight or rule of its own")
+
+
+@dataclass(eq=False)
+class RateNetwork:
+    populations: list[RatePopulation]
+    projections: list[RateProjection] = field(default_factory=list)
+    dt: float = 0.1
+
+    def __post_init__(self):
+        if not (isinstance(self.dt, (int, float)) and math.isfinite(self.dt) and self.dt > 0):
+            raise ValueError(f"dt must be > 0 ms, got {self.dt!r}")
+        names = [p.name for p in self.populations] + [p.name for p in self.projections]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"names must be unique; repeated: {dup}")
+        for proj in self.projections:
+            self._check(proj)
+
+    def population(self, name: str) -> RatePopulation:
+        for pop in self.populations:
+            if pop.name == name:
+                return pop
+        raise KeyError(f"no population named {name!r}")
+
+    def projection(self, name: str) -> RateProjection:
+        for proj in self.projections:
+            if proj.name == name:
+                return proj
+        raise KeyError(f"no projection named {name!r}")
+
+    def onto(self, target: str) -> list[RateProjection]:
+        return [p for p in self.projections if p.target == target]
+
+    @property
+    def data_keys(self) -> dict[str, int]:
+        return {p.name: p.size for p in self.populations if p.is_clamped}
+
+    def _check(self, proj: RateProjection):
+        where = f"projection {proj.name}"
+        pops = {p.name: p for p in self.populations}
+        for end in (proj.source, proj.target):
+            if end not in pops:
+                raise ValueError(f"{where}: no population named {end!r}")
+        src, tgt = pops[proj.source], pops[proj.target]
+        if tgt.is_clamped:
+            raise ValueError(f"{where}: target {tgt.name} is clamped")
+        shape = (tgt.size, src.size)
+        if proj.kind == "one_to_one":
+            if src.size != tgt.size:
+                raise ValueError(f"{where}: one_to_one needs equal sizes, got {src.size} -> {tgt.size}")
+            return
+        if proj.tied:
+            try:
+                other = self.projection(proj.tied)
+            except KeyError:
+                raise ValueError(f"{where}: tied to unknown projection {proj.tied!r}") from None
+            if other.weight is None or other.weight.shape != (src.size, tgt.size):
+                raise ValueError(f"{where}: tied to {other.name}, whose weight must have shape "
+                                 f"{(src.size, tgt.size)} (the transpose of {shape})")
+            return
+        if proj.weight is None or proj.weight.shape != shape:
+            got = None if proj.weight is None else proj.weight.shape
+            raise ValueError(f"{where}: weight has shape {got}, but {src.name} -> {tgt.name} needs "
+                             f"(target, source) = {shape}")
+        if not np.all(np.isfinite(proj.weight)):
+            raise ValueError(f"{where}: weight contains NaN or inf")
+
+
+def activation_expression(name: str, x: str) -> str:
+    """f(x) as a Brian2 expression."""
+    return ACTIVATIONS[name][1].format(x=x)
+
+
+def derivative_expression(name: str, x: str) -> str:
+    """f'(x) as a Brian2 expression."""
+    return DERIVATIVES[name].format(x=x)
