@@ -17,6 +17,22 @@ from .plasticity import RULES, DendriticPrediction, Fixed, PhaselessAlignment, S
 SIGNALS = ("rate", "voltage")
 
 
+def find(items, name: str, kind: str):
+    """The item called `name` (KeyError naming the kind if there is none)."""
+    for item in items:
+        if item.name == name:
+            return item
+    raise KeyError(f"no {kind} named {name!r}")
+
+
+def check_unique(items) -> None:
+    """Names of populations and projections must be unique within a network."""
+    names = [item.name for item in items]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"names must be unique; repeated: {dup}")
+
+
 @dataclass
 class Population:
     name: str
@@ -84,21 +100,15 @@ class Network:
     def __post_init__(self):
         if not (math.isfinite(self.dt) and self.dt > 0):
             raise ValueError(f"dt must be > 0 ms, got {self.dt!r}")
-        self._check_names()
+        check_unique(self.populations + self.projections)
         for proj in self.projections:
             self._check_projection(proj)
 
     def population(self, name: str) -> Population:
-        for pop in self.populations:
-            if pop.name == name:
-                return pop
-        raise KeyError(f"no population named {name!r}")
+        return find(self.populations, name, "population")
 
     def projection(self, name: str) -> Projection:
-        for proj in self.projections:
-            if proj.name == name:
-                return proj
-        raise KeyError(f"no projection named {name!r}")
+        return find(self.projections, name, "projection")
 
     def projections_onto(self, target: str, compartment: str) -> list[Projection]:
         return [p for p in self.projections if p.target == target and p.compartment == compartment]
@@ -115,12 +125,6 @@ class Network:
                 if not self.projections_onto(pop.name, n):
                     keys[f"{pop.name}.{n}"] = pop.size
         return keys
-
-    def _check_names(self):
-        names = [p.name for p in self.populations] + [p.name for p in self.projections]
-        dup = {n for n in names if names.count(n) > 1}
-        if dup:
-            raise ValueError(f"names must be unique; repeated: {sorted(dup)}")
 
     def _check_projection(self, proj: Projection):
         where = f"projection {proj.name}"

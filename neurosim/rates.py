@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .network import check_unique, find
 from .neurons import ACTIVATIONS
 
 SIGNALS = ("value", "rate")
@@ -129,24 +130,15 @@ class RateNetwork:
     def __post_init__(self):
         if not (isinstance(self.dt, (int, float)) and math.isfinite(self.dt) and self.dt > 0):
             raise ValueError(f"dt must be > 0 ms, got {self.dt!r}")
-        names = [p.name for p in self.populations] + [p.name for p in self.projections]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"names must be unique; repeated: {dup}")
+        check_unique(self.populations + self.projections)
         for proj in self.projections:
             self._check(proj)
 
     def population(self, name: str) -> RatePopulation:
-        for pop in self.populations:
-            if pop.name == name:
-                return pop
-        raise KeyError(f"no population named {name!r}")
+        return find(self.populations, name, "population")
 
     def projection(self, name: str) -> RateProjection:
-        for proj in self.projections:
-            if proj.name == name:
-                return proj
-        raise KeyError(f"no projection named {name!r}")
+        return find(self.projections, name, "projection")
 
     def onto(self, target: str) -> list[RateProjection]:
         return [p for p in self.projections if p.target == target]

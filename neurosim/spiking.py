@@ -23,6 +23,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from .network import check_unique, find
 
 @dataclass(frozen=True, eq=False)
 class LIF:
@@ -173,25 +174,16 @@ class SpikingNetwork:
     def __post_init__(self):
         if not (isinstance(self.dt, (int, float)) and math.isfinite(self.dt) and self.dt > 0):
             raise ValueError(f"dt must be > 0 ms, got {self.dt!r}")
-        names = [p.name for p in self.populations] + [c.name for c in self.connections]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"names must be unique; repeated: {dup}")
+        check_unique(self.populations + self.connections)
         for conn in self.connections:
             self._check(conn)
         self.order = self._order()
 
     def population(self, name: str) -> SpikingPopulation:
-        for pop in self.populations:
-            if pop.name == name:
-                return pop
-        raise KeyError(f"no population named {name!r}")
+        return find(self.populations, name, "population")
 
     def connection(self, name: str) -> Connection:
-        for conn in self.connections:
-            if conn.name == name:
-                return conn
-        raise KeyError(f"no connection named {name!r}")
+        return find(self.connections, name, "connection")
 
     def onto(self, target: str) -> list[Connection]:
         return [c for c in self.connections if c.target == target]

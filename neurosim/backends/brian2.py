@@ -186,6 +186,17 @@ def check_one_sample(schedule: Schedule, network) -> None:
                          "per presentation (use the torch backend for minibatches)")
 
 
+def run_objects(objects, n_steps: int, dt: float, directory: str | None) -> float:
+    """Run Brian2 objects for n_steps of dt ms (and build, compile and run the standalone
+    project in `directory`); the wall time in seconds."""
+    b2 = _b2()
+    t0 = time.perf_counter()
+    b2.Network(*objects).run(n_steps * dt * b2.ms)
+    if directory is not None:
+        b2.device.build(directory=directory, compile=True, run=True, clean=False)
+    return time.perf_counter() - t0
+
+
 def _cython_available() -> bool:
     from brian2.codegen.runtime.cython_rt import CythonCodeObject
 

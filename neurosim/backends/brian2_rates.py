@@ -7,14 +7,12 @@ before the neuron groups, so that every one reads the state at the start of the 
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from ..rates import Hebbian, RateNetwork, activation_expression, derivative_expression
 from ..recording import Recording, RunResult, append_final
 from ..schedule import Schedule
-from .brian2 import TARGETS, _b2, _device, _matrix, check_one_sample
+from .brian2 import TARGETS, _b2, _device, _matrix, check_one_sample, run_objects
 
 
 def population_equations(net: RateNetwork, pop) -> str:
@@ -47,12 +45,7 @@ class Brian2RateSimulator:
             b2.start_scope()
             b2.defaultclock.dt = net.dt * b2.ms
             groups, synapses, monitors, objects = self._build(schedule, recording)
-            bnet = b2.Network(*objects)
-            t0 = time.perf_counter()
-            bnet.run(n_steps * net.dt * b2.ms)
-            if directory is not None:
-                b2.device.build(directory=directory, compile=True, run=True, clean=False)
-            wall = time.perf_counter() - t0
+            wall = run_objects(objects, n_steps, net.dt, directory)
             t_end = n_steps * net.dt
             final = {f"{k}.z": np.asarray(g.z[:]).copy() for k, g in groups.items()}
             weights = {k: _matrix(s, s.w[:]) for k, s in synapses.items() if net.projection(k).weight is not None}

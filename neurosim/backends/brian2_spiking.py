@@ -12,14 +12,12 @@ I_ext(t, i) = sum_c W_c x_c per presentation.
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from ..recording import Recording, RunResult, SpikeTrain, append_final
 from ..schedule import Schedule
 from ..spiking import IF, LI, LIF, CubaLIF, CurrentInput, PoissonInput, SpikingNetwork
-from .brian2 import TARGETS, _b2, _device, check_one_sample
+from .brian2 import TARGETS, _b2, _device, check_one_sample, run_objects
 from .spiking_common import check_spiking_recording, poisson_probabilities
 
 # the position of each object within a population's turn (10 per population)
@@ -73,12 +71,7 @@ class Brian2SpikingSimulator:
             b2.defaultclock.dt = net.dt * b2.ms
             b2.seed(self.seed)
             groups, monitors, objects = self._build(schedule, recording, reset)
-            bnet = b2.Network(*objects)
-            t0 = time.perf_counter()
-            bnet.run(n_steps * net.dt * b2.ms)
-            if directory is not None:
-                b2.device.build(directory=directory, compile=True, run=True, clean=False)
-            wall = time.perf_counter() - t0
+            wall = run_objects(objects, n_steps, net.dt, directory)
             result = self._collect(groups, monitors, recording, n_steps, wall, float(b2.device._last_run_time))
         return result
 
