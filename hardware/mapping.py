@@ -102,9 +102,20 @@ def quantised_network(network: SpikingNetwork, target: Target) -> tuple[SpikingN
     return SpikingNetwork(pops, conns, dt=network.dt), errors
 
 
+def incoming(network: SpikingNetwork, pop: SpikingPopulation) -> np.ndarray:
+    """Synapses onto each neuron of pop (its fan-in)."""
+    return sum((np.count_nonzero(c.weight, axis=1) for c in network.onto(pop.name)), np.zeros(pop.size, int))
+
+
+def outgoing(network: SpikingNetwork, pop: SpikingPopulation) -> np.ndarray:
+    """Synapses from each neuron of pop (its fan-out)."""
+    return sum((np.count_nonzero(c.weight, axis=0) for c in network.connections if c.source == pop.name),
+               np.zeros(pop.size, int))
+
+
 def check_limits(network: SpikingNetwork, target: Target) -> None:
     """Neuron models, input and output channels, fan-in and fan-out (after quantisation)."""
-    sinks = {c.source for c in network.connections}
+    sources = {c.source for c in network.connections}
     for pop in network.populations:
         model = type(pop.model).__name__
         if pop.is_input:
@@ -112,14 +123,12 @@ def check_limits(network: SpikingNetwork, target: Target) -> None:
             continue
         if model not in target.neuron_models:
             raise MappingError(target.name, "the neuron model", model, ", ".join(target.neuron_models), pop.name)
-        if pop.name not in sinks:
+        if pop.name not in sources:
             _check(target, "output neurons", pop.size, target.output_channels, pop.name)
-        fan_in = sum(np.count_nonzero(c.weight, axis=1) for c in network.onto(pop.name))
-        if np.ndim(fan_in):
-            _check(target, "the fan-in (synapses onto one neuron)", int(np.max(fan_in)), target.fan_in, pop.name)
-        fan_out = sum(np.count_nonzero(c.weight, axis=0) for c in network.connections if c.source == pop.name)
-        if np.ndim(fan_out):
-            _check(target, "the fan-out (targets of one neuron)", int(np.max(fan_out)), target.fan_out, pop.name)
+        _check(target, "the fan-in (synapses onto one neuron)", int(incoming(network, pop).max()), target.fan_in,
+               pop.name)
+        _check(target, "the fan-out (targets of one neuron)", int(outgoing(network, pop).max()), target.fan_out,
+               pop.name)
 
 
 def place(network: SpikingNetwork, target: Target) -> list[Core]:
@@ -130,22 +139,22 @@ def place(network: SpikingNetwork, target: Target) -> list[Core]:
         pop = network.population(name)
         if pop.is_input:
             continue
-        synapses = sum((np.count_nonzero(c.weight, axis=1) for c in network.onto(name)), np.zeros(pop.size, int))
+        synapses = incoming(network, pop)
         _check(target, "the synapses onto one neuron (a core's synapse memory)", int(synapses.max()),
                target.synapses_per_core, name)
+        total = np.concatenate([[0], np.cumsum(synapses)])  # synapses onto neurons [0, k)
         first = 0
         while first < pop.size:
             core = cores[-1]
-            last = first
-            while last < pop.size and core.neurons + last - first < target.neurons_per_core and (
-                    target.synapses_per_core is None
-                    or core.synapses + synapses[first:last + 1].sum() <= target.synapses_per_core):
-                last += 1
-            if last == first:
+            last = min(pop.size, first + target.neurons_per_core - core.neurons)
+            if target.synapses_per_core is not None:
+                budget = total[first] + target.synapses_per_core - core.synapses
+                last = min(last, int(np.searchsorted(total, budget, side="right")) - 1)
+            if last <= first:
                 cores.append(Core([], 0))
                 continue
             core.slices.append((name, first, last))
-            core.synapses += int(synapses[first:last].sum())
+            core.synapses += int(total[last] - total[first])
             first = last
         _check(target, "the number of cores", len(cores), target.cores, name)
     return cores if cores[0].slices else []

@@ -50,11 +50,11 @@ def to_nir(network: SpikingNetwork) -> nir.NIRGraph:
              and not any(c.source == p.name for c in network.connections)]
     for name in sinks:
         out = "output" if len(sinks) == 1 else f"output_{name}"
+        if out in nodes:
+            raise ValueError(f"NIR node names must be unique: the Output node of {name} would be called {out!r}, "
+                             "like a population or connection")
         nodes[out] = nir.Output(output_type={"output": np.array([network.population(name).size])})
         edges.append((name, out))
-    clash = set(nodes) & {c.name for c in network.connections} & {p.name for p in network.populations}
-    if clash or len(nodes) != len(network.populations) + len(network.connections) + len(sinks):
-        raise ValueError("NIR node names must be unique: population, connection and output names overlap")
     metadata = {"dt_ms": float(network.dt), "order": ",".join(network.order)}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=True)
 

@@ -88,17 +88,19 @@ def parameters(model, size: int) -> dict[str, np.ndarray]:
             for f in fields(model)}
 
 
+# the state at rest: each variable's start, a parameter's name or a number
+START = {LIF: {"v": "v_leak"}, CubaLIF: {"I": "0", "v": "v_leak"}, IF: {"v": "v_reset"}, LI: {"v": "v_leak"}}
+
+
 def state_variables(model) -> tuple[str, ...]:
-    return ("I", "v") if isinstance(model, CubaLIF) else ("v",) if isinstance(model, NEURON_MODELS) else ()
+    return tuple(START.get(type(model), ()))
 
 
 def initial_state(model, size: int) -> dict[str, np.ndarray]:
-    """v = v_leak (v_reset for IF), I = 0."""
+    """The state at rest (START): v = v_leak (v_reset for IF), I = 0."""
     p = parameters(model, size)
-    state = {"v": p["v_reset"] if isinstance(model, IF) else p.get("v_leak", np.zeros(size))}
-    if isinstance(model, CubaLIF):
-        state["I"] = np.zeros(size)
-    return state
+    return {var: p[start].copy() if start in p else np.full(size, float(start))
+            for var, start in START[type(model)].items()}
 
 
 @dataclass(eq=False)

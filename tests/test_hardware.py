@@ -301,3 +301,31 @@ def test_cli_pynn_export_runs_on_pynn_brian2(yinyang, tmp_path):
     mine = yinyang.counts[:10]
     assert abs(counts.sum() - mine.sum()) <= 0.03 * mine.sum()
     assert np.mean(np.argmax(counts, 1) == np.argmax(mine, 1)) >= 0.9
+
+
+def test_placement_fills_cores_within_neurons_and_synapse_memory():
+    """8 neurons and 25 synapses per core: h (10 neurons, 4 synapses each) takes 6 + 4,
+    o (10 synapses each) no longer fits beside h[6:10] (16 + 10 > 25) and opens a core."""
+    from dataclasses import replace
+
+    from hardware.mapping import place
+
+    chip = replace(load_target("xylo"), neurons_per_core=8, synapses_per_core=25, cores=10)
+    net = _xylo_network(10, 2)
+    assert [(core.slices, core.synapses) for core in place(net, chip)] == [
+        ([("h", 0, 6)], 24), ([("h", 6, 10)], 16), ([("o", 0, 2)], 20)]
+    with pytest.raises(MappingError, match="h does not fit xylo: the number of cores is 2, the chip allows at most 1"):
+        place(net, replace(chip, cores=1))
+
+
+def test_nir_nodes_are_in_nirs_seconds():
+    """ms -> s for time constants, 1/ms -> 1/s for IF's r (NIR: tau dv/dt = v_leak - v + R I, t in s)."""
+    graph = to_nir(every_model(np.random.default_rng(3)))
+    np.testing.assert_allclose(graph.nodes["h"].tau, 0.005)
+    np.testing.assert_allclose(graph.nodes["c"].tau_mem, 0.004)
+    np.testing.assert_allclose(graph.nodes["c"].tau_syn, 0.002)
+    np.testing.assert_allclose(graph.nodes["i"].r, 5000.0)
+    np.testing.assert_allclose(graph.nodes["o"].tau, 0.003)
+    np.testing.assert_allclose(graph.nodes["c"].w_in, 1.5)
+    np.testing.assert_allclose(graph.nodes["a"].bias, 0.5)  # h's bias, on its first connection
+    assert isinstance(graph.nodes["f"], nir.Linear)

@@ -6,7 +6,7 @@ import pytest
 
 from neurosim.backends.brian2_spiking import Brian2SpikingSimulator
 from neurosim.backends.torch_spiking import TorchSpikingSimulator
-from neurosim.recording import Recording, RunResult, read_results, write_results
+from neurosim.recording import Recording, read_results, write_results
 from neurosim.schedule import Schedule
 from neurosim.spiking import (IF, LI, LIF, Connection, CubaLIF, CurrentInput, PoissonInput, SpikingNetwork,
                               SpikingPopulation)
@@ -131,7 +131,6 @@ def test_spikes_are_written_to_the_results_file(runs, tmp_path):
     for name, train in run.spikes.items():
         np.testing.assert_array_equal(back[name].times, train.times)
         np.testing.assert_array_equal(back[name].indices, train.indices)
-    assert isinstance(run, RunResult)
 
 
 def test_counts_per_window():

@@ -93,9 +93,8 @@ class Brian2RateSimulator:
                 syn.connect(j="i")
                 syn.w = 1.0
             else:
-                post, pre = np.nonzero(np.ones_like(proj.weight))
-                syn.connect(i=pre, j=post)
-                syn.w = proj.weight[post, pre]
+                syn.connect()
+                syn.w = proj.weight[syn.j[:], syn.i[:]]
             for updater in syn.summed_updaters.values():
                 updater.when, updater.order = "before_groups", 0
             if isinstance(proj.rule, Hebbian):

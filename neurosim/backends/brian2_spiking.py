@@ -16,7 +16,7 @@ import numpy as np
 
 from ..recording import Recording, RunResult, SpikeTrain, append_final
 from ..schedule import Schedule
-from ..spiking import IF, LI, LIF, CubaLIF, CurrentInput, PoissonInput, SpikingNetwork
+from ..spiking import IF, LI, LIF, START, CubaLIF, CurrentInput, PoissonInput, SpikingNetwork
 from .brian2 import TARGETS, _b2, _device, check_one_sample, run_objects
 from .spiking_common import check_spiking_recording, poisson_probabilities
 
@@ -30,7 +30,6 @@ STEP = {
     IF: "v = v + dt*r*x/ms",
     LI: "v = v + dt*(v_leak - v + r*x)/tau",
 }
-START = {LIF: "v = v_leak", CubaLIF: "v = v_leak\nI = 0", IF: "v = v_reset", LI: "v = v_leak"}
 
 
 def neuron_equations(pop, external: bool) -> tuple[str, dict]:
@@ -123,11 +122,12 @@ class Brian2SpikingSimulator:
         for key, values in {**pop.parameters(), "bias": pop.bias}.items():
             if key not in ns:
                 setattr(group, key, values * b2.ms if key.startswith("tau") else values)
-        for line in START[type(model)].split("\n"):
-            var, value = (side.strip() for side in line.split("="))
+        start = START[type(model)]
+        for var, value in start.items():
             setattr(group, var, value)
         if reset:
-            group.run_regularly(START[type(model)], dt=schedule.t_pres * b2.ms, when="start")
+            group.run_regularly("\n".join(f"{var} = {value}" for var, value in start.items()),
+                                dt=schedule.t_pres * b2.ms, when="start")
         group.run_regularly(STEP[type(model)] + "\nI_in = 0", when="groups", order=base + UPDATE)
         return group
 

@@ -50,37 +50,39 @@ class TorchRateSimulator:
         every = {k: max(1, round(recording.interval(k) / dt)) for k in recording.variables}
         w_every = max(1, round(recording.weights_dt / dt)) if recording.weights_dt else None
         traces = {k: [] for k in recording.variables}
+        clamped = [p.name for p in net.populations if p.is_clamped]
+        leaky = [(p.name, p.model) for p in net.populations if not p.is_clamped]
+        phi = {p.name: ACTIVATIONS[p.model.activation] for p in net.populations}
+        gain = {q.name: DERIVATIVES[net.population(q.target).model.activation] for q in net.projections
+                if q.gain == "derivative"}
+        learning = [q for q in net.projections if isinstance(q.rule, Hebbian)]
         w_traces = {k: [] for k in recording.weights}
         t_run = time.perf_counter()
         with torch.no_grad():
             for k in range(n_steps):
                 presentation = k // spp
-                for pop in net.populations:
-                    if pop.is_clamped:
-                        z[pop.name] = data[pop.name][presentation]
+                for name in clamped:
+                    z[name] = data[name][presentation]
                 for name in traces:
                     if k % every[name] == 0:
                         traces[name].append(z[name].clone())
                 if w_every and k % w_every == 0:
                     for name in w_traces:
                         w_traces[name].append(w[name].clone())
-                rate = {p.name: ACTIVATIONS[p.model.activation](z[p.name]) for p in net.populations}
-                drive = {p.name: torch.zeros_like(z[p.name]) for p in net.populations if not p.is_clamped}
+                rate = {name: f(z[name]) for name, f in phi.items()}
+                drive = {name: torch.zeros_like(z[name]) for name, _ in leaky}
                 for proj in net.projections:
                     s = z[proj.source] if proj.signal == "value" else rate[proj.source]
                     ws = s if proj.kind == "one_to_one" else w[proj.tied].T @ s if proj.tied else w[proj.name] @ s
-                    if proj.gain == "derivative":
-                        ws = DERIVATIVES[net.population(proj.target).model.activation](z[proj.target]) * ws
+                    if proj.name in gain:
+                        ws = gain[proj.name](z[proj.target]) * ws
                     drive[proj.target] = drive[proj.target] + proj.scale * ws
-                for proj in net.projections:
-                    if isinstance(proj.rule, Hebbian):
-                        s = z[proj.source] if proj.signal == "value" else rate[proj.source]
-                        w[proj.name] = w[proj.name] + dt * learn[presentation] * proj.rule.eta * torch.outer(
-                            z[proj.target], s)
-                for pop in net.populations:
-                    if not pop.is_clamped:
-                        m = pop.model
-                        z[pop.name] = z[pop.name] + dt / m.tau * (-m.leak * z[pop.name] + drive[pop.name])
+                for proj in learning:
+                    s = z[proj.source] if proj.signal == "value" else rate[proj.source]
+                    w[proj.name] = w[proj.name] + dt * learn[presentation] * proj.rule.eta * torch.outer(
+                        z[proj.target], s)
+                for name, m in leaky:
+                    z[name] = z[name] + dt / m.tau * (-m.leak * z[name] + drive[name])
         run_time = time.perf_counter() - t_run
         result = {}
         for name, values in traces.items():

@@ -59,8 +59,10 @@ class TorchSpikingSimulator:
         for pop in net.populations:
             if isinstance(pop.model, PoissonInput):
                 inputs[pop.name] = self._tensor(poisson_probabilities(schedule, pop.name, dt))
-        steps = {pop.name: self._stepper(pop) for pop in net.populations}
         weights = {c.name: self._weight(c.weight) for c in net.connections}
+        # each population's turn, looked up once: (name, model, step, [(weight, source) onto it])
+        turns = [(name, net.population(name).model, self._stepper(net.population(name)),
+                  [(weights[c.name], c.source) for c in net.onto(name)]) for name in net.order]
         out = {p.name: torch.zeros(S, p.size, dtype=self.dtype, device=self.device) for p in net.populations}
         state = self._initial(S)
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
@@ -77,18 +79,18 @@ class TorchSpikingSimulator:
                     if k % every == 0:
                         for var in recording.variables[pop_name]:
                             traces[f"{pop_name}.{var}"].append(state[pop_name][var].clone())
-                for name in net.order:
-                    pop = net.population(name)
-                    if isinstance(pop.model, CurrentInput):
+                for name, model, step, onto in turns:
+                    if isinstance(model, CurrentInput):
                         out[name] = inputs[name][presentation]
-                    elif isinstance(pop.model, PoissonInput):
+                    elif isinstance(model, PoissonInput):
                         p = inputs[name][presentation]
                         out[name] = (torch.rand(p.shape, generator=generator, dtype=self.dtype,
                                                 device=self.device) < p).to(self.dtype)
                     else:
-                        x = steps[name].bias + sum((_project(weights[c.name], out[c.source]) for c in net.onto(name)),
-                                                   torch.zeros_like(out[name]))
-                        out[name], state[name] = steps[name](x, state[name])
+                        x = step.bias
+                        for weight, source in onto:
+                            x = x + _project(weight, out[source])
+                        out[name], state[name] = step(x, state[name])
                 for name in fired:
                     fired[name].append(out[name] > 0)
         run_time = time.perf_counter() - t_run
