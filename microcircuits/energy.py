@@ -21,6 +21,12 @@ import numpy as np
 from neurosim.rates import Clamp, Hebbian, Leaky, RateNetwork, RatePopulation, RateProjection
 from neurosim.schedule import Schedule
 
+from neurosim.neurons import activation
+
+from .rate_models import forward_weights, from_dict
+
+RULE = "prospective"
+
 
 @dataclass
 class EnergyConfig:
@@ -45,14 +51,39 @@ class EnergyConfig:
         if self.dt >= min(self.tau_x, self.tau_e):
             raise ValueError(f"dt = {self.dt} ms must be below tau_x and tau_e for the Euler step to be stable")
 
+    from_dict = classmethod(from_dict)
+
     @property
     def n_layers(self) -> int:
         return len(self.layers) - 1
 
 
-def build(cfg: EnergyConfig, weights: list[np.ndarray]) -> RateNetwork:
-    """x0 (input clamp) -> ... -> xL (target clamp), error neurons e1..eL, W1..WL."""
-    L = cfg.n_layers
+Config = EnergyConfig
+
+
+def initial_weights(cfg: EnergyConfig, seed: int, scale: float = 1.0) -> dict[str, np.ndarray]:
+    """W_l ~ N(0, scale^2 / n_{l-1})."""
+    return forward_weights(cfg.layers, seed, scale)
+
+
+def forward(cfg: EnergyConfig, weights, x) -> np.ndarray:
+    """The prediction with the output free: mu_l = W_l f(x_{l-1}) all the way up (E = 0);
+    the output neurons x_L are value neurons, so the answer is x_L = mu_L (pre-activation)."""
+    f = activation(cfg.activation)
+    x_l = np.atleast_2d(np.asarray(x, dtype=float))
+    for l, w in enumerate(_as_list(cfg, weights)):
+        x_l = (x_l if l == 0 else f(x_l)) @ w.T
+    return x_l
+
+
+def _as_list(cfg: EnergyConfig, weights) -> list[np.ndarray]:
+    return [weights[f"W{l}"] for l in range(1, cfg.n_layers + 1)] if isinstance(weights, dict) else list(weights)
+
+
+def build(cfg: EnergyConfig, weights) -> RateNetwork:
+    """x0 (input clamp) -> ... -> xL (target clamp), error neurons e1..eL, W1..WL
+    (weights: a list or {"W1": ..})."""
+    L, weights = cfg.n_layers, _as_list(cfg, weights)
     pops = [RatePopulation("x0", cfg.layers[0], Clamp())]
     for l in range(1, L):
         pops.append(RatePopulation(f"x{l}", cfg.layers[l], Leaky(cfg.tau_x, leak=0.0, activation=cfg.activation)))
@@ -69,9 +100,14 @@ def build(cfg: EnergyConfig, weights: list[np.ndarray]) -> RateNetwork:
     return RateNetwork(pops, projs, dt=cfg.dt)
 
 
-def schedule(cfg: EnergyConfig, inputs, targets) -> Schedule:
-    """Every sample twice: relax (learn 0), then learn at the relaxed state (learn 1)."""
+def schedule(cfg: EnergyConfig, inputs, targets, batch: int = 1) -> Schedule:
+    """Every sample (minibatch of `batch` samples, remainder dropped) twice: relax
+    (learn 0), then learn at the relaxed state (learn 1)."""
     inputs, targets = np.atleast_2d(inputs), np.atleast_2d(targets)
+    if batch > 1:
+        n = len(inputs) // batch * batch
+        inputs, targets = inputs[:n].reshape(-1, batch, inputs.shape[1]), targets[:n].reshape(-1, batch,
+                                                                                             targets.shape[1])
     twice = np.repeat(np.arange(len(inputs)), 2)
     return Schedule(cfg.t_pres, {"x0": inputs[twice], f"x{cfg.n_layers}": targets[twice]},
                     learn=np.tile([0.0, 1.0], len(inputs)))

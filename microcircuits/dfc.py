@@ -1,0 +1,177 @@
+"""Deep feedback control with strong feedback (Meulemans et al. 2021, 2022; models.md
+section 4) as a rate circuit. Layer l has a basal compartment b_l = W_l r_{l-1}, an
+apical one a_l = Q_l u + n_l (n_l: low-passed noise, std sigma) and a soma
+
+    tau_v dv_l/dt = -v_l + b_l + a_l,          r_l = f(v_l)
+    e = r_L* - r_L,   r_L* = lam y + (1 - lam) r_L^ff    (lam = 1: strong feedback, r_L* = y)
+    u = u_int + k_p e,   tau_u du_int/dt = e - alpha u_int
+
+so that at the steady state e = alpha~ u, alpha~ = alpha / (1 + alpha k_p), and
+u_ss = (J Q + alpha~ I)^-1 delta for delta = r_L* - r_L^ff and J = dr_L/dv. Plasticity,
+both at once and always on:
+
+    dW_l/dt = eta_w (f(v_l) - f(b_l)) r_{l-1}^T                    (somatic minus basal)
+    dQ_l/dt = -eta_q a_l u_hp^T - beta Q_l                         (u_hp = u - its low-pass)
+
+b_l, a_l, e, u and u_hp are instantaneous (rate.Leaky with tau = dt: one step late); the
+feed-forward r^ff for lam < 1 runs in populations ff_l that share W_l.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neurosim.rates import Clamp, Hebbian, Leaky, RateNetwork, RatePopulation, RateProjection
+
+from .rate_models import check_config, feedforward, forward_weights, from_dict, one_pass
+
+RULE = "strong_dfc"
+
+
+@dataclass
+class Config:
+    """Times in ms, learning rates in 1/ms."""
+
+    layers: list = field(default_factory=lambda: [4, 8, 2])
+    activation: str = "tanh"
+    output_activation: str = "linear"
+    tau_v: float = 1.0
+    tau_u: float = 1.0
+    k_p: float = 2.0
+    alpha: float = 0.01
+    lam: float = 1.0
+    sigma: float = 0.0
+    tau_noise: float = 1.0
+    tau_hp: float = 10.0
+    eta_w: float = 0.01
+    eta_q: float = 0.0
+    beta: float = 0.0
+    init_w: float = 1.0
+    init_q: float = 0.1
+    q_start: str = "random"
+    t_pres: float = 10.0
+    dt: float = 0.05
+
+    def __post_init__(self):
+        check_config(self, ("tau_v", "tau_u", "tau_noise", "tau_hp", "t_pres", "dt"),
+                     fastest=min(self.tau_v, self.tau_u, self.tau_noise, self.tau_hp))
+        if self.q_start not in ("random", "transpose"):
+            raise ValueError(f"q_start must be 'random' or 'transpose', got {self.q_start!r}")
+        if not 0 < self.lam <= 1:
+            raise ValueError(f"lam must lie in (0, 1] (1: strong feedback), got {self.lam!r}")
+        for name in ("k_p", "alpha", "sigma", "beta", "eta_w", "eta_q", "init_q"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+
+    from_dict = classmethod(from_dict)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layers) - 1
+
+    @property
+    def alpha_tilde(self) -> float:
+        return self.alpha / (1.0 + self.alpha * self.k_p)
+
+    def act(self, l: int) -> str:
+        return self.output_activation if l == self.n_layers else self.activation
+
+
+def initial_weights(cfg: Config, seed: int) -> dict[str, np.ndarray]:
+    """W_l ~ N(0, init_w^2 / n_{l-1}); Q_l ~ N(0, init_q^2 / n_L) ("random"), or
+    init_q (W_L .. W_{l+1})^T ("transpose": the linear part of J^T, so that J Q starts
+    near J J^T, whose eigenvalues are positive and the controller stable)."""
+    weights = forward_weights(cfg.layers, seed, cfg.init_w)
+    L, n_out = cfg.n_layers, cfg.layers[-1]
+    if cfg.q_start == "random":
+        rng = np.random.default_rng(seed + 1)
+        weights.update({f"Q{l}": rng.normal(0.0, cfg.init_q / np.sqrt(n_out), (cfg.layers[l], n_out))
+                        for l in range(1, L + 1)})
+        return weights
+    back = np.eye(n_out)
+    for l in range(L, 0, -1):
+        weights[f"Q{l}"] = cfg.init_q * back.T
+        back = back @ weights[f"W{l}"]
+    return weights
+
+
+def build(cfg: Config, weights: dict[str, np.ndarray]) -> RateNetwork:
+    L, dt = cfg.n_layers, cfg.dt
+    fast = Leaky(tau=dt)
+    pops = [RatePopulation("x0", cfg.layers[0], Clamp()), RatePopulation("y", cfg.layers[-1], Clamp())]
+    projs = []
+    for l in range(1, L + 1):
+        n, f = cfg.layers[l], cfg.act(l)
+        pops += [RatePopulation(f"b{l}", n, Leaky(tau=dt, activation=f)), RatePopulation(f"a{l}", n, fast),
+                 RatePopulation(f"v{l}", n, Leaky(cfg.tau_v, activation=f)), RatePopulation(f"d{l}", n, fast)]
+        source = "x0" if l == 1 else f"v{l - 1}"
+        projs += [RateProjection(f"W{l}", source, f"b{l}", weights[f"W{l}"], rule=Hebbian(cfg.eta_w, post=f"d{l}")),
+                  RateProjection(f"Q{l}", "u", f"a{l}", weights[f"Q{l}"], signal="value",
+                                 rule=Hebbian(-cfg.eta_q, pre="u_hp", decay=cfg.beta)),
+                  RateProjection(f"b{l}_v{l}", f"b{l}", f"v{l}", kind="one_to_one", signal="value"),
+                  RateProjection(f"a{l}_v{l}", f"a{l}", f"v{l}", kind="one_to_one", signal="value"),
+                  RateProjection(f"v{l}_d{l}", f"v{l}", f"d{l}", kind="one_to_one"),
+                  RateProjection(f"b{l}_d{l}", f"b{l}", f"d{l}", kind="one_to_one", scale=-1.0)]
+        if cfg.sigma:
+            # n_l: tau_noise dn/dt = -n + sigma sqrt(2 tau_noise) xi has standard deviation sigma
+            pops.append(RatePopulation(f"n{l}", n, Leaky(cfg.tau_noise, sigma=cfg.sigma * np.sqrt(2.0))))
+            projs.append(RateProjection(f"n{l}_a{l}", f"n{l}", f"a{l}", kind="one_to_one", signal="value"))
+        if cfg.lam < 1:
+            pops.append(RatePopulation(f"ff{l}", n, Leaky(tau=dt, activation=f)))
+            projs.append(RateProjection(f"W{l}_ff", "x0" if l == 1 else f"ff{l - 1}", f"ff{l}", shared=f"W{l}"))
+    pops += [RatePopulation("e", cfg.layers[-1], fast), RatePopulation("u_int", cfg.layers[-1],
+                                                                       Leaky(cfg.tau_u, leak=cfg.alpha)),
+             RatePopulation("u", cfg.layers[-1], fast), RatePopulation("u_low", cfg.layers[-1], Leaky(cfg.tau_hp)),
+             RatePopulation("u_hp", cfg.layers[-1], fast)]
+    projs += [RateProjection("y_e", "y", "e", kind="one_to_one", signal="value", scale=cfg.lam),
+              RateProjection("r_e", f"v{L}", "e", kind="one_to_one", scale=-1.0),
+              RateProjection("e_uint", "e", "u_int", kind="one_to_one", signal="value"),
+              RateProjection("uint_u", "u_int", "u", kind="one_to_one", signal="value"),
+              RateProjection("e_u", "e", "u", kind="one_to_one", signal="value", scale=cfg.k_p),
+              RateProjection("u_u_low", "u", "u_low", kind="one_to_one", signal="value"),
+              RateProjection("u_u_hp", "u", "u_hp", kind="one_to_one", signal="value"),
+              RateProjection("low_u_hp", "u_low", "u_hp", kind="one_to_one", signal="value", scale=-1.0)]
+    if cfg.lam < 1:
+        projs.append(RateProjection("ff_e", f"ff{L}", "e", kind="one_to_one", scale=1.0 - cfg.lam))
+    return RateNetwork(pops, projs, dt=dt)
+
+
+def schedule(cfg: Config, x, y, batch: int = 1):
+    return one_pass(cfg.t_pres, x, y, "x0", "y", batch)
+
+
+def forward(cfg: Config, weights: dict[str, np.ndarray], x) -> np.ndarray:
+    """The output without feedback (u = 0)."""
+    return feedforward([weights[f"W{l}"] for l in range(1, cfg.n_layers + 1)], x, cfg.activation,
+                       cfg.output_activation)[-1]
+
+
+def jacobian(cfg: Config, weights: dict[str, np.ndarray], x) -> np.ndarray:
+    """J = dr_L/dv at the feed-forward state of one sample x: (n_L, sum_l n_l), the
+    blocks for v_1 .. v_L side by side."""
+    from neurosim.neurons import activation_derivative
+
+    ws = [weights[f"W{l}"] for l in range(1, cfg.n_layers + 1)]
+    v, r = [], np.asarray(x, dtype=float)
+    for l, w in enumerate(ws, start=1):
+        v.append(w @ r)
+        r = feedforward([w], r, cfg.act(l), cfg.act(l))[0][0]
+    blocks, back = [], np.diag(activation_derivative(cfg.act(cfg.n_layers), v[-1]))
+    for l in range(cfg.n_layers, 0, -1):
+        blocks.insert(0, back)
+        if l > 1:
+            back = back @ ws[l - 1] @ np.diag(activation_derivative(cfg.act(l - 1), v[l - 2]))
+    return np.hstack(blocks)
+
+
+def feedback_matrix(cfg: Config, weights: dict[str, np.ndarray]) -> np.ndarray:
+    """Q = [Q_1; ..; Q_L] stacked: (sum_l n_l, n_L)."""
+    return np.vstack([weights[f"Q{l}"] for l in range(1, cfg.n_layers + 1)])
+
+
+def steady_control(cfg: Config, weights: dict[str, np.ndarray], x, y) -> np.ndarray:
+    """u_ss = (J Q + alpha~ I)^-1 delta, delta = r_L* - r_L^ff (linearised at the feed-forward state)."""
+    delta = cfg.lam * (np.asarray(y, dtype=float) - forward(cfg, weights, x)[0])
+    jq = jacobian(cfg, weights, x) @ feedback_matrix(cfg, weights)
+    return np.linalg.solve(jq + cfg.alpha_tilde * np.eye(len(delta)), delta)

@@ -1,0 +1,75 @@
+"""What the rate-circuit principles (energy, dfc, inversion) share: their config's
+checks and loading, the feed-forward pass their trained weights compute, initial
+weights, and the training schedule. Each principle module gives
+
+    RULE, Config, initial_weights(cfg, seed), build(cfg, weights), schedule(cfg, x, y),
+    forward(cfg, weights, x)
+
+so that the experiment runner treats them alike (microcircuits.rate_experiments)."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from neurosim.neurons import activation
+from neurosim.rates import DERIVATIVES
+from neurosim.schedule import Schedule
+
+
+def check_config(cfg, times=("dt", "t_pres"), fastest: float | None = None) -> None:
+    """layers, activations and times (ms) of a principle's config; dt below the fastest
+    time constant and t_pres a whole number of steps."""
+    cfg.layers = [int(n) for n in cfg.layers]
+    if len(cfg.layers) < 2 or any(n < 1 for n in cfg.layers):
+        raise ValueError(f"layers must list at least two positive sizes, got {cfg.layers}")
+    for name in ("activation", "output_activation"):
+        value = getattr(cfg, name, "linear")
+        if value not in DERIVATIVES:
+            raise ValueError(f"{name} must be one of {sorted(DERIVATIVES)}, got {value!r}")
+    for name in times:
+        value = getattr(cfg, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be > 0 ms, got {value!r}")
+    if fastest is not None and cfg.dt >= fastest:
+        raise ValueError(f"dt = {cfg.dt} ms must be below the fastest time constant ({fastest} ms)")
+    steps = cfg.t_pres / cfg.dt
+    if abs(steps - round(steps)) > 1e-9 * steps:
+        raise ValueError(f"t_pres = {cfg.t_pres} ms is not a whole number of steps of dt = {cfg.dt} ms")
+
+
+def from_dict(cls, values: dict):
+    """cls(**values), naming unknown keys."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown keys in [network]: {unknown}; known: {sorted(known)}")
+    return cls(**values)
+
+
+def feedforward(weights: list[np.ndarray], x, hidden: str, output: str) -> list[np.ndarray]:
+    """r_l = f(W_l r_{l-1}) with f = hidden for l < L and output for l = L; returns
+    [r_1 .. r_L] (rows = samples)."""
+    r, out = np.atleast_2d(np.asarray(x, dtype=float)), []
+    for l, w in enumerate(weights):
+        r = activation(output if l == len(weights) - 1 else hidden)(r @ w.T)
+        out.append(r)
+    return out
+
+
+def forward_weights(layers: list[int], seed: int, scale: float = 1.0) -> dict[str, np.ndarray]:
+    """W_l ~ N(0, scale^2 / n_{l-1}) (target, source), l = 1..L."""
+    rng = np.random.default_rng(seed)
+    return {f"W{l}": rng.normal(0.0, scale / np.sqrt(layers[l - 1]), (layers[l], layers[l - 1]))
+            for l in range(1, len(layers))}
+
+
+def one_pass(t_pres: float, x, y, x_key: str, y_key: str, batch: int = 1) -> Schedule:
+    """Every sample once, learning on; batch > 1 groups consecutive samples into
+    minibatches (torch), dropping the remainder."""
+    x, y = np.atleast_2d(x), np.atleast_2d(y)
+    if batch > 1:
+        n = len(x) // batch * batch
+        x, y = x[:n].reshape(-1, batch, x.shape[1]), y[:n].reshape(-1, batch, y.shape[1])
+    return Schedule(t_pres, {x_key: x, y_key: y})

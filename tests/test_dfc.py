@@ -1,0 +1,120 @@
+"""Deep feedback control (microcircuits.dfc): the controller's simulated steady state
+against u_ss = (J Q + alpha~ I)^-1 delta on both backends; with strong feedback the
+output sits at the label while the control it needs falls over training; Q learned from
+noise turns towards the damped pseudo-inverse of J; digits within 3 points of backprop."""
+import numpy as np
+import pytest
+
+from microcircuits import baselines, dfc
+from microcircuits.metrics import angle_deg
+from microcircuits.rate_models import feedforward
+from neurosim import datasets
+from neurosim.backends.brian2_rates import Brian2RateSimulator
+from neurosim.backends.torch_rates import TorchRateSimulator
+from neurosim.recording import Recording
+
+X, Y = np.array([0.5, -0.2, 0.8]), np.array([0.3, -0.4])
+
+
+def stable_feedback(cfg, weights, x, seed=5):
+    """Q = J^T + noise: J Q near J J^T, whose eigenvalues are positive (a stable controller)."""
+    j = dfc.jacobian(cfg, weights, x)
+    q = j.T + 0.3 * np.random.default_rng(seed).normal(size=j.T.shape)
+    edges = np.cumsum([0] + cfg.layers[1:])
+    weights.update({f"Q{l}": q[edges[l - 1]:edges[l]] for l in range(1, cfg.n_layers + 1)})
+    assert np.min(np.linalg.eigvals(j @ q).real) > 0.5
+    return weights
+
+
+@pytest.mark.parametrize("backend", ["torch", "brian2"])
+def test_the_controller_settles_at_the_predicted_steady_state(backend):
+    cfg = dfc.Config(layers=[3, 5, 4, 2], activation="linear", eta_w=0.0, t_pres=100.0)
+    weights = stable_feedback(cfg, dfc.initial_weights(cfg, 0), X)
+    net = dfc.build(cfg, weights)
+    sim = TorchRateSimulator(net) if backend == "torch" else Brian2RateSimulator(net, target="numpy")
+    run = sim.run(dfc.schedule(cfg, [X], [Y]))
+    expected = dfc.steady_control(cfg, weights, X, Y)
+    np.testing.assert_allclose(run.final_state["u.z"], expected, atol=1e-3)
+    # the output sits at the label, off by e = alpha~ u_ss only
+    np.testing.assert_allclose(Y - run.final_state["v3.z"], cfg.alpha_tilde * expected, atol=1e-6)
+    assert np.linalg.norm(expected) > 0.3  # a real error was controlled
+
+
+def test_a_tanh_network_settles_at_the_linearised_steady_state():
+    """u_ss is the linearisation at the feed-forward state: exact for a small error."""
+    cfg = dfc.Config(layers=[3, 5, 4, 2], activation="tanh", eta_w=0.0, t_pres=100.0)
+    weights = stable_feedback(cfg, dfc.initial_weights(cfg, 0), X)
+    y = dfc.forward(cfg, weights, X)[0] + np.array([0.02, -0.01])
+    run = TorchRateSimulator(dfc.build(cfg, weights)).run(dfc.schedule(cfg, [X], [y]))
+    expected = dfc.steady_control(cfg, weights, X, y)
+    np.testing.assert_allclose(run.final_state["u.z"], expected, atol=1e-3 * np.linalg.norm(expected) * 10)
+
+
+def test_with_strong_feedback_the_output_sits_at_the_label_while_control_falls():
+    """Teacher-student 4-8-2 (minibatches of 4): at the end of every presentation the
+    output is at the label (|e| = alpha~ |u|, below 3 % of the feed-forward error), and
+    the control ||Q u||^2 it takes falls over training."""
+    cfg = dfc.Config(layers=[4, 8, 2], eta_w=0.02, q_start="transpose", init_q=1.0, tau_u=0.3, t_pres=10.0)
+    weights = dfc.initial_weights(cfg, 0)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (100, 4))
+    teacher = dfc.initial_weights(dfc.Config(layers=[4, 8, 2], init_w=2.0), 9)
+    y = dfc.forward(cfg, teacher, x)
+    control, error = [], []
+    for epoch in range(4):
+        run = TorchRateSimulator(dfc.build(cfg, weights)).run(
+            dfc.schedule(cfg, x, y, batch=4), Recording({"e": ["z"], "a1": ["z"], "a2": ["z"]}, dt=cfg.t_pres))
+        weights.update(run.final_weights)
+        ends = slice(1, None)  # record k + 1: the end of presentation k
+        control.append(np.mean(np.sum(run.traces["a1.z"].values[ends] ** 2, -1)
+                               + np.sum(run.traces["a2.z"].values[ends] ** 2, -1)))
+        error.append(np.max(np.abs(run.traces["e.z"].values[ends])))
+    delta = np.abs(y - dfc.forward(cfg, dfc.initial_weights(cfg, 0), x)).mean()
+    assert max(error) < 0.03 * delta, (error, delta)
+    assert control[-1] < 0.5 * control[0], control
+
+
+def damped_pinv_angle(cfg, weights, x):
+    """angle(Q, mean over samples of J^T (J J^T + alpha~ I)^-1), degrees."""
+    target = []
+    for xx in x:
+        j = dfc.jacobian(cfg, weights, xx)
+        target.append(j.T @ np.linalg.inv(j @ j.T + cfg.alpha_tilde * np.eye(len(j))))
+    return angle_deg(dfc.feedback_matrix(cfg, weights), np.mean(target, 0))
+
+
+def test_feedback_learned_from_noise_turns_towards_the_damped_pseudo_inverse():
+    """No output error (targets = the network's own output): noise in the apical
+    compartments alone teaches Q. From a random start (~100 deg) Q turns towards
+    J^T (J J^T + alpha~ I)^-1; without noise it does not."""
+    angles = {}
+    for sigma in (0.1, 0.0):
+        cfg = dfc.Config(layers=[4, 8, 3], eta_w=0.0, eta_q=0.5, sigma=sigma, tau_noise=5.0, tau_u=0.3)
+        weights = dfc.initial_weights(cfg, 0)
+        x = np.random.default_rng(1).uniform(-1, 1, (200, 4))
+        start = damped_pinv_angle(cfg, weights, x[:50])
+        for epoch in range(2):
+            run = TorchRateSimulator(dfc.build(cfg, weights), seed=epoch).run(
+                dfc.schedule(cfg, x, dfc.forward(cfg, weights, x), batch=8))
+            weights.update(run.final_weights)
+        angles[sigma] = (start, damped_pinv_angle(cfg, weights, x[:50]))
+    assert angles[0.1][0] > 90 and angles[0.1][1] < 70, angles  # measured: 100.6 -> 56.9
+    assert abs(angles[0.0][1] - angles[0.0][0]) < 5, angles
+
+
+@pytest.mark.slow
+def test_digits_within_3_points_of_backprop():
+    train, test = datasets.digits(seed=0)
+    cfg = dfc.Config(layers=[64, 64, 10], eta_w=0.01, q_start="transpose", init_q=1.0, tau_u=0.3, t_pres=10.0)
+    weights = dfc.initial_weights(cfg, 0)
+    bp = [weights["W1"], weights["W2"]]
+    y = datasets.one_hot_targets(train.labels, 10, 1.0, 0.0)
+    rng = np.random.default_rng(0)
+    for epoch in range(6):
+        order = rng.permutation(len(train.x))
+        run = TorchRateSimulator(dfc.build(cfg, weights)).run(dfc.schedule(cfg, train.x[order], y[order], batch=16))
+        weights.update(run.final_weights)
+        bp = baselines.train(bp, train.x[order], y[order], "tanh", "linear", "bp", cfg.eta_w * cfg.t_pres, 0, 16)
+    acc = np.mean(np.argmax(dfc.forward(cfg, weights, test.x), 1) == test.labels)
+    acc_bp = np.mean(np.argmax(feedforward(bp, test.x, "tanh", "linear")[-1], 1) == test.labels)
+    assert acc > acc_bp - 0.03, (acc, acc_bp)
