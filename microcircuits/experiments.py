@@ -42,6 +42,10 @@ BACKENDS = ("brian2", "torch")
 
 def make_config(user: dict) -> dict:
     """Defaults overlaid with the user's config; unknown sections or keys are errors."""
+    if user.get("model", "dendritic") != "dendritic":  # rate circuits and MLP baselines
+        from .rate_experiments import make_rate_config
+
+        return make_rate_config(user)
     config = copy.deepcopy(DEFAULTS)
     for section, values in user.items():
         if section not in config:
@@ -162,7 +166,12 @@ def run_experiment(config: dict, out_dir, progress: bool = False, log=print) -> 
     """Run one config; write results.h5, summary.json and plots into out_dir; return the
     summary. With run.replicas = R > 1 (torch backend), seeds run.seed .. run.seed + R - 1
     run as replicas in one tensor program, each written to out_dir/seed<k>; returns their
-    summaries. A run that diverges still writes everything recorded so far, then re-raises."""
+    summaries. A run that diverges still writes everything recorded so far, then re-raises.
+    Other models (energy, dfc, inversion, mlp) run in microcircuits.rate_experiments."""
+    if config.get("model", "dendritic") != "dendritic":
+        from .rate_experiments import run_rate_experiment
+
+        return run_rate_experiment(config, out_dir, log=log)
     config = make_config(config)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
