@@ -1,0 +1,321 @@
+"""The experiment runner of the rate-circuit principles (microcircuits.energy, .dfc,
+.inversion; the interface in microcircuits.rate_models) and of their MLP baselines
+(microcircuits.baselines): a config (TOML sections `network`, `task`, `run`, with
+`model` = "energy" | "dfc" | "inversion" | "mlp") -> epochs of training -> summary.json
+with the keys of the dendritic runs, results.h5, weights.npz and curve.png.
+
+Every epoch trains on the training set once, in an order drawn from
+np.random.default_rng(run.seed) (the same order for every model and backend), in
+minibatches of run.batch samples (a remainder is dropped): a principle rebuilds its
+network from the current weights and simulates module.schedule(...) with learning on
+(noise seed run.seed + epoch) on torch, or on Brian2 (batch 1; target "cython", the
+default here, or "numpy"); "mlp" takes baselines.train's steps instead (rule "bp" or
+"fa", eta per sample; no simulator: backend "numpy"). Before the first epoch and after
+every one, module.forward on the test set (no target) gives the test mse and, for
+classification, the accuracy (argmax). A principle module may define
+`epoch_metrics(cfg, weights, x_test) -> dict[str, float]`; its values are recorded at the
+same times and land in summary["final"] as lists.
+
+Tasks: yinyang and digits (one-hot targets task.target_on / task.target_off; the rate
+models' outputs are not squashed, so target_on = 1, target_off = 0 is the usual choice)
+and teacher_student: a teacher network with the student's activations (hidden:
+network.activation, output: network.output_activation; linear where the model has
+none), layers task.teacher_layers (default: network.layers) and weights
+N(0, teacher_init^2 / n_{l-1}) (the students' initialisation with init_w = teacher_init;
+a pair [lo, hi]: U[lo, hi]), inputs U[0, 1].
+"""
+from __future__ import annotations
+
+import copy
+import importlib
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neurosim import datasets
+from neurosim.rates import DERIVATIVES
+from neurosim.recording import RunResult, Trace, write_results, write_summary
+
+from . import baselines, rate_models
+from .experiments import BACKENDS, DEFAULTS, Task, load_task
+
+MODELS = ("energy", "dfc", "inversion", "mlp")
+TASKS = ("yinyang", "digits", "teacher_student")
+# Brian2's default target here is the runtime "cython": standalone cannot run them (see make_rate_config)
+RUN_DEFAULTS = {**DEFAULTS["run"], "target": "cython", "batch": 1}
+# [task] keys of the dendritic runner that mean nothing here (the principles' times are in [network])
+UNUSED_TASK_KEYS = {"t_pres": "set network.t_pres", "settle": "there is no settling block",
+                    "test_every": "every epoch is tested", "record_every": "nothing is recorded during a run",
+                    "mismatch_every": "there is no apical mismatch"}
+RESERVED = ("test_accuracy", "mse", "curve")
+
+
+@dataclass
+class MLPConfig:
+    """The feed-forward baseline r_l = f(W_l r_{l-1}) (f = activation, output_activation
+    for the last layer) trained by backprop ("bp") or feedback alignment ("fa") with a
+    step of eta per sample; W_l ~ N(0, init_w^2 / n_{l-1}) (rate_models.forward_weights)."""
+
+    layers: list = field(default_factory=lambda: [4, 30, 3])
+    activation: str = "tanh"
+    output_activation: str = "linear"
+    rule: str = "bp"
+    eta: float = 0.01
+    init_w: float = 1.0
+
+    def __post_init__(self):
+        if not isinstance(self.layers, (list, tuple)) or len(self.layers) < 2 or \
+                any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.layers):
+            raise ValueError(f"layers must list at least two positive integer sizes, got {self.layers!r}")
+        self.layers = [int(n) for n in self.layers]
+        for name in ("activation", "output_activation"):
+            if getattr(self, name) not in DERIVATIVES:
+                raise ValueError(f"{name} must be one of {sorted(DERIVATIVES)}, got {getattr(self, name)!r}")
+        if self.rule not in baselines.RULES:
+            raise ValueError(f"rule must be one of {baselines.RULES}, got {self.rule!r}")
+        for name in ("eta", "init_w"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+    from_dict = classmethod(rate_models.from_dict)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layers) - 1
+
+
+def principle(model: str):
+    """The module of a principle (None for "mlp")."""
+    return None if model == "mlp" else importlib.import_module(f".{model}", __package__)
+
+
+def network_config(model: str, values: dict):
+    """[network] as the model's config (unknown keys and bad values are ValueErrors)."""
+    return MLPConfig.from_dict(values) if model == "mlp" else principle(model).Config.from_dict(values)
+
+
+def make_rate_config(user: dict) -> dict:
+    """Defaults overlaid with the user's config (run gets `batch`); unknown sections or
+    keys, and settings the rate models cannot run, are ValueErrors."""
+    model = user.get("model", DEFAULTS["model"])
+    if model == "dendritic":
+        raise ValueError("model 'dendritic' runs in microcircuits.experiments.run_experiment")
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; available: {['dendritic', *MODELS]}")
+    config = {"model": model, "network": {}, "task": copy.deepcopy(DEFAULTS["task"]), "run": dict(RUN_DEFAULTS)}
+    for section, values in user.items():
+        if section == "model":
+            continue
+        if section not in config:
+            raise ValueError(f"unknown config section or key {section!r}; known: {sorted(config)}")
+        if not isinstance(values, dict):
+            raise ValueError(f"config section [{section}] must be a table, got {values!r}")
+        if section != "network":
+            unknown = sorted(set(values) - set(config[section]))
+            if unknown:
+                raise ValueError(f"unknown keys in [{section}]: {unknown}; known: {sorted(config[section])}")
+        config[section].update(copy.deepcopy(values))
+    network_config(model, dict(config["network"]))  # validates [network]
+    task, run = config["task"], config["run"]
+    if task["name"] not in TASKS:
+        raise ValueError(f"task.name must be one of {TASKS} for model {model!r}, got {task['name']!r}")
+    for key, why in UNUSED_TASK_KEYS.items():
+        if task[key] != DEFAULTS["task"][key]:
+            raise ValueError(f"task.{key} does not apply to model {model!r} ({why})")
+    epochs = task["epochs"]
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"task.epochs must be an integer >= 0, got {epochs!r}")
+    if run["backend"] not in BACKENDS:
+        raise ValueError(f"run.backend {run['backend']!r} is not available; choose one of {BACKENDS}")
+    seed = run["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"run.seed must be an integer >= 0, got {seed!r}")
+    batch = run["batch"]
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"run.batch must be a positive integer, got {batch!r}")
+    if model != "mlp":
+        if run["backend"] == "brian2" and batch != 1:
+            raise ValueError(f"run.batch = {batch} needs run.backend = 'torch' (Brian2 presents one sample at a time)")
+        if run["replicas"] != 1:
+            raise ValueError(f"run.replicas = {run['replicas']!r}: model {model!r} runs one seed per run")
+        if run["compile"]:
+            raise ValueError(f"run.compile: model {model!r} runs the torch rate step uncompiled")
+        if run["backend"] == "brian2":
+            from neurosim.backends.brian2 import TARGETS
+
+            if run["target"] not in TARGETS:
+                raise ValueError(f"run.target must be one of {TARGETS}, got {run['target']!r}")
+            if run["target"] == "cpp_standalone":
+                raise ValueError("run.target = 'cpp_standalone' cannot run the rate circuits (Brian2RateSimulator "
+                                 "sets all-to-all weights from the synapses' indices, which standalone code has only "
+                                 "after the run); use 'cython' or 'numpy', or run.backend = 'torch'")
+    return config
+
+
+def load_rate_task(task: dict, cfg, seed: int) -> Task:
+    """The task's data with one-hot or teacher targets (see the module docstring)."""
+    if task["name"] != "teacher_student":
+        return load_task(task, cfg, seed)  # uses cfg.layers only
+    layers = cfg.layers
+    teacher_layers = [int(n) for n in task["teacher_layers"] or layers]
+    if teacher_layers[0] != layers[0] or teacher_layers[-1] != layers[-1]:
+        raise ValueError(f"task.teacher_layers {teacher_layers} must share input and output size "
+                         f"with network.layers {layers}")
+    scale, rng = task["teacher_init"], np.random.default_rng(seed + 10_000)
+    if isinstance(scale, (list, tuple)):
+        if len(scale) != 2 or not scale[0] <= scale[1]:
+            raise ValueError(f"task.teacher_init must be a number or a pair [lo, hi] with lo <= hi, got {scale!r}")
+        teacher = [rng.uniform(scale[0], scale[1], (n, m)) for m, n in zip(teacher_layers[:-1], teacher_layers[1:])]
+    else:
+        teacher = list(rate_models.forward_weights(teacher_layers, seed + 10_000, float(scale)).values())
+    hidden, output = getattr(cfg, "activation", "linear"), getattr(cfg, "output_activation", "linear")
+
+    def f(x):
+        return rate_models.feedforward(teacher, x, hidden, output)[-1]
+
+    train = datasets.teacher_student(f, task["n_train"] or 1000, layers[0], seed)
+    test = datasets.teacher_student(f, task["n_test"] or 200, layers[0], seed + 1)
+    return Task(train.x, train.y, test.x, test.y, None)
+
+
+def run_rate_experiment(config: dict, out_dir, log=print) -> dict:
+    """Train one config (see the module docstring); write summary.json, results.h5,
+    weights.npz and curve.png into out_dir; return the summary. Weights that turn NaN or
+    inf stop the run (RuntimeError) after everything so far is written."""
+    config = make_rate_config(config)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model, task_cfg, run = config["model"], config["task"], config["run"]
+    seed, batch, epochs = int(run["seed"]), int(run["batch"]), int(task_cfg["epochs"])
+    module = principle(model)
+    cfg = network_config(model, dict(config["network"]))
+    task = load_rate_task(task_cfg, cfg, seed)
+    if model == "mlp":
+        weights = rate_models.forward_weights(cfg.layers, seed, cfg.init_w)
+        forward = _mlp_forward
+        backend = target = "numpy"
+    else:
+        weights = module.initial_weights(cfg, seed)
+        forward = module.forward
+        backend = run["backend"]
+        target = run["target"] if backend == "brian2" else f"{run['device']}/{run['dtype']}"
+    hook = getattr(module, "epoch_metrics", None)
+    rule = cfg.rule if model == "mlp" else module.RULE
+    log(f"running {model}/{rule} on {task_cfg['name']}: {cfg.layers}, {epochs} epochs of {len(task.train_x)} samples "
+        f"(batch {batch}), {backend}/{target}")
+
+    rng = np.random.default_rng(seed)
+    history: dict[str, list] = {"times": [], "test_mse": [], "test_accuracy": []}
+    extra: dict[str, list] = {}
+    totals = {"sim_time_ms": 0.0, "steps": 0, "run_time_s": 0.0}
+
+    def evaluate():
+        out = forward(cfg, weights, task.test_x)
+        history["times"].append(totals["sim_time_ms"] if model != "mlp" else float(len(history["times"])))
+        history["test_mse"].append(float(np.mean((out - task.test_y) ** 2)))
+        if task.test_labels is not None:
+            history["test_accuracy"].append(float(np.mean(np.argmax(out, axis=1) == task.test_labels)))
+        for key, value in (hook(cfg, weights, task.test_x) if hook else {}).items():
+            if key in RESERVED:
+                raise ValueError(f"epoch_metrics of {model!r} returns {key!r}, a name the summary reserves")
+            extra.setdefault(key, []).append(float(value))
+
+    t0 = time.perf_counter()
+    evaluate()
+    status = "complete"
+    for epoch in range(epochs):
+        order = rng.permutation(len(task.train_x))
+        x, y = task.train_x[order], task.train_y[order]
+        if model == "mlp":
+            t_run = time.perf_counter()
+            ws = baselines.train([weights[f"W{l}"] for l in range(1, cfg.n_layers + 1)], x, y, cfg.activation,
+                                 cfg.output_activation, cfg.rule, cfg.eta, seed, batch)
+            totals["run_time_s"] += time.perf_counter() - t_run
+            totals["steps"] += len(x) // batch
+            weights.update({f"W{l}": w for l, w in enumerate(ws, start=1)})
+        else:
+            result = _simulator(module.build(cfg, weights), run, seed + epoch, out_dir).run(
+                module.schedule(cfg, x, y, batch))
+            weights.update(result.final_weights)
+            for key in totals:
+                totals[key] += getattr(result, key)
+        bad = [k for k, w in weights.items() if not np.all(np.isfinite(w))]
+        if bad:
+            status = f"diverged: weights {bad} have NaN or inf after epoch {epoch + 1}"
+            break
+        evaluate()
+        acc = f"test accuracy {history['test_accuracy'][-1]:.4f}, " if history["test_accuracy"] else ""
+        log(f"epoch {epoch + 1}/{epochs}: {acc}test mse {history['test_mse'][-1]:.4g}")
+    wall = time.perf_counter() - t0
+
+    final = {}
+    if history["test_accuracy"]:
+        final["test_accuracy"] = history["test_accuracy"][-1]
+    final["mse"] = history["test_mse"][-1]
+    final["curve"] = list(history["test_accuracy"] or history["test_mse"])
+    final.update(extra)
+    summary = {
+        "model": model, "rule": rule, "backend": backend, "target": target, "replicas": 1, "seed": seed,
+        "task": task_cfg["name"], "sim_time_ms": float(totals["sim_time_ms"]), "wall_time_s": wall,
+        "steps_per_s": totals["steps"] / totals["run_time_s"] if totals["run_time_s"] > 0 else float("nan"),
+        "final": final,
+    }
+    _write(out_dir, config, summary, weights, history, extra, totals, wall, status)
+    if status != "complete":
+        raise RuntimeError(f"{model} run {status}; results so far are in {out_dir}")
+    return summary
+
+
+def _mlp_forward(cfg: MLPConfig, weights: dict, x) -> np.ndarray:
+    return rate_models.feedforward([weights[f"W{l}"] for l in range(1, cfg.n_layers + 1)], x, cfg.activation,
+                                   cfg.output_activation)[-1]
+
+
+def _simulator(net, run: dict, seed: int, out_dir: Path):
+    if run["backend"] == "torch":
+        from neurosim.backends.torch_rates import TorchRateSimulator
+
+        return TorchRateSimulator(net, device=run["device"], dtype=run["dtype"], seed=seed)
+    from neurosim.backends.brian2_rates import Brian2RateSimulator
+
+    build_dir = str(out_dir / "standalone") if run["target"] == "cpp_standalone" else None
+    return Brian2RateSimulator(net, target=run["target"], build_dir=build_dir, seed=seed)
+
+
+def _write(out_dir: Path, config: dict, summary: dict, weights: dict, history: dict, extra: dict, totals: dict,
+           wall: float, status: str) -> None:
+    """summary.json, weights.npz, curve.png and results.h5 (metrics at each test: times
+    in simulated ms, or the epoch for "mlp")."""
+    write_summary(out_dir / "summary.json", summary)
+    np.savez(out_dir / "weights.npz", **weights)
+    times = np.asarray(history["times"], dtype=float)
+    metrics = {"test_mse": Trace(times, np.asarray(history["test_mse"]))}
+    if history["test_accuracy"]:
+        metrics["test_accuracy"] = Trace(times, np.asarray(history["test_accuracy"]))
+    metrics.update({k: Trace(times[:len(v)], np.asarray(v)) for k, v in extra.items()})
+    result = RunResult({}, weights, {}, totals["sim_time_ms"], totals["steps"], wall, totals["run_time_s"])
+    write_results(out_dir / "results.h5", config=config, result=result, metrics=metrics, summary=summary,
+                  status=status)
+    _plot_curve(out_dir / "curve.png", summary, history)
+
+
+def _plot_curve(path: Path, summary: dict, history: dict) -> None:
+    """Test accuracy (classification) and mse per epoch (0: before training)."""
+    from matplotlib.figure import Figure
+
+    panels = [("test accuracy", history["test_accuracy"])] if history["test_accuracy"] else []
+    panels.append(("test mse", history["test_mse"]))
+    fig = Figure(figsize=(4.5 * len(panels), 3.5))
+    for k, (label, values) in enumerate(panels, start=1):
+        ax = fig.add_subplot(1, len(panels), k)
+        ax.plot(np.arange(len(values)), values, "o-")
+        if label == "test mse" and all(v > 0 for v in values):
+            ax.set_yscale("log")
+        ax.set(xlabel="epoch", ylabel=label)
+    fig.suptitle(f"{summary['model']}/{summary['rule']} on {summary['task']} (seed {summary['seed']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
