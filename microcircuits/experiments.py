@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import datasets
-from neurosim.neurons import activation
+from neurosim.neurons import ACTIVATIONS, activation
 from neurosim.recording import DivergenceError, Recording, Trace, write_results, write_summary
 from neurosim.schedule import Schedule
 
-from . import dendritic
+from . import dendritic, rate_models
 from .metrics import accuracy, alignment_target, angle_deg, backprop_updates, feedforward
 
 TASKS = ("yinyang", "digits", "teacher_student", "alignment")
@@ -33,6 +33,7 @@ DEFAULTS = {
     "network": {},
     "task": {"name": "yinyang", "epochs": 10, "t_pres": 1.0, "n_train": None, "n_test": None,
              "target_on": 1.0, "target_off": 0.1, "teacher_layers": None, "teacher_init": 2.0,
+             "teacher_activation": None,
              "mismatch_every": 10, "settle": 0.0, "test_every": 1, "record_every": None},
     "run": {"backend": "brian2", "target": "cpp_standalone", "seed": 0, "replicas": 1,
             "device": "cpu", "dtype": "float64", "compile": None},
@@ -111,19 +112,50 @@ def load_task(task: dict, cfg: dendritic.MicrocircuitConfig, seed: int) -> Task:
 
 def _teacher_student(task: dict, cfg, seed: int) -> Task:
     """A teacher microcircuit's effective network, forward weights U[-teacher_init,
-    teacher_init] (or U[lo, hi] for a pair: [2, 2] makes every weight 2), gives the targets."""
-    teacher_layers = task["teacher_layers"] or cfg.layers
-    if teacher_layers[0] != cfg.layers[0] or teacher_layers[-1] != cfg.layers[-1]:
-        raise ValueError(f"task.teacher_layers {teacher_layers} must share input and output size "
-                         f"with network.layers {cfg.layers}")
+    teacher_init] (or U[lo, hi] for a pair: [2, 2] makes every weight 2), gives the targets;
+    with task.teacher_activation set, the network teacher of network_teacher_task."""
+    if task["teacher_activation"]:
+        return network_teacher_task(task, cfg.layers, task["teacher_activation"], seed)
+    teacher_layers = _teacher_layers(task, cfg.layers)
     teacher_cfg = dendritic.MicrocircuitConfig(layers=teacher_layers, init_w=task["teacher_init"])
     weights = dendritic.initial_weights(teacher_cfg, seed + 10_000)
     teacher = [weights[f"W{l}"] for l in range(1, teacher_cfg.n_layers + 1)]
-    n_train, n_test = task["n_train"] or 1000, task["n_test"] or 200
-    train = datasets.teacher_student(lambda x: feedforward(teacher_cfg, teacher, x)[-1], n_train,
-                                     cfg.layers[0], seed)
-    test = datasets.teacher_student(lambda x: feedforward(teacher_cfg, teacher, x)[-1], n_test,
-                                    cfg.layers[0], seed + 1)
+    return _teacher_data(task, cfg.layers[0], lambda x: feedforward(teacher_cfg, teacher, x)[-1], seed)
+
+
+def network_teacher_task(task: dict, layers: list[int], activations, seed: int) -> Task:
+    """The teacher network r_l = f(W_l r_{l-1}) (f: activations = [hidden, output]) with
+    layers task.teacher_layers (default: the student's) and weights N(0, teacher_init^2 /
+    n_{l-1}) (a pair [lo, hi]: U[lo, hi]) gives the targets; every model (dendritic and
+    the rate circuits) sees the same data for the same seed."""
+    teacher_layers = _teacher_layers(task, layers)
+    if not (isinstance(activations, (list, tuple)) and len(activations) == 2
+            and all(a in ACTIVATIONS for a in activations)):
+        raise ValueError(f"task.teacher_activation must be [hidden, output], each one of "
+                         f"{sorted(ACTIVATIONS)}, got {activations!r}")
+    scale = task["teacher_init"]
+    if isinstance(scale, (list, tuple)):
+        if len(scale) != 2 or not scale[0] <= scale[1]:
+            raise ValueError(f"task.teacher_init must be a number or a pair [lo, hi] with lo <= hi, got {scale!r}")
+        rng = np.random.default_rng(seed + 10_000)
+        teacher = [rng.uniform(scale[0], scale[1], (n, m)) for m, n in zip(teacher_layers[:-1], teacher_layers[1:])]
+    else:
+        teacher = list(rate_models.forward_weights(teacher_layers, seed + 10_000, float(scale)).values())
+    return _teacher_data(task, layers[0], lambda x: rate_models.feedforward(teacher, x, *activations)[-1], seed)
+
+
+def _teacher_layers(task: dict, layers: list[int]) -> list[int]:
+    teacher_layers = [int(n) for n in task["teacher_layers"] or layers]
+    if teacher_layers[0] != layers[0] or teacher_layers[-1] != layers[-1]:
+        raise ValueError(f"task.teacher_layers {teacher_layers} must share input and output size "
+                         f"with network.layers {layers}")
+    return teacher_layers
+
+
+def _teacher_data(task: dict, n_in: int, teacher, seed: int) -> Task:
+    """n_train (default 1000) training and n_test (200) test inputs U[0, 1] with teacher(x) as targets."""
+    train = datasets.teacher_student(teacher, task["n_train"] or 1000, n_in, seed)
+    test = datasets.teacher_student(teacher, task["n_test"] or 200, n_in, seed + 1)
     return Task(train.x, train.y, test.x, test.y, None)
 
 

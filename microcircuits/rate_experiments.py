@@ -18,11 +18,10 @@ same times and land in summary["final"] as lists.
 
 Tasks: yinyang and digits (one-hot targets task.target_on / task.target_off; the rate
 models' outputs are not squashed, so target_on = 1, target_off = 0 is the usual choice)
-and teacher_student: a teacher network with the student's activations (hidden:
-network.activation, output: network.output_activation; linear where the model has
-none), layers task.teacher_layers (default: network.layers) and weights
-N(0, teacher_init^2 / n_{l-1}) (the students' initialisation with init_w = teacher_init;
-a pair [lo, hi]: U[lo, hi]), inputs U[0, 1].
+and teacher_student: a teacher network (microcircuits.experiments.network_teacher_task)
+with the activations task.teacher_activation = [hidden, output], by default the
+student's (network.activation, network.output_activation; linear where the model has
+none).
 """
 from __future__ import annotations
 
@@ -35,12 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim import datasets
 from neurosim.rates import DERIVATIVES
 from neurosim.recording import RunResult, Trace, write_results, write_summary
 
 from . import baselines, rate_models
-from .experiments import BACKENDS, DEFAULTS, Task, load_task
+from .experiments import BACKENDS, DEFAULTS, Task, load_task, network_teacher_task
 
 MODELS = ("energy", "dfc", "inversion", "mlp")
 TASKS = ("yinyang", "digits", "teacher_student")
@@ -160,26 +158,8 @@ def load_rate_task(task: dict, cfg, seed: int) -> Task:
     """The task's data with one-hot or teacher targets (see the module docstring)."""
     if task["name"] != "teacher_student":
         return load_task(task, cfg, seed)  # uses cfg.layers only
-    layers = cfg.layers
-    teacher_layers = [int(n) for n in task["teacher_layers"] or layers]
-    if teacher_layers[0] != layers[0] or teacher_layers[-1] != layers[-1]:
-        raise ValueError(f"task.teacher_layers {teacher_layers} must share input and output size "
-                         f"with network.layers {layers}")
-    scale, rng = task["teacher_init"], np.random.default_rng(seed + 10_000)
-    if isinstance(scale, (list, tuple)):
-        if len(scale) != 2 or not scale[0] <= scale[1]:
-            raise ValueError(f"task.teacher_init must be a number or a pair [lo, hi] with lo <= hi, got {scale!r}")
-        teacher = [rng.uniform(scale[0], scale[1], (n, m)) for m, n in zip(teacher_layers[:-1], teacher_layers[1:])]
-    else:
-        teacher = list(rate_models.forward_weights(teacher_layers, seed + 10_000, float(scale)).values())
-    hidden, output = getattr(cfg, "activation", "linear"), getattr(cfg, "output_activation", "linear")
-
-    def f(x):
-        return rate_models.feedforward(teacher, x, hidden, output)[-1]
-
-    train = datasets.teacher_student(f, task["n_train"] or 1000, layers[0], seed)
-    test = datasets.teacher_student(f, task["n_test"] or 200, layers[0], seed + 1)
-    return Task(train.x, train.y, test.x, test.y, None)
+    student = [getattr(cfg, "activation", "linear"), getattr(cfg, "output_activation", "linear")]
+    return network_teacher_task(task, cfg.layers, task["teacher_activation"] or student, seed)
 
 
 def run_rate_experiment(config: dict, out_dir, log=print) -> dict:
