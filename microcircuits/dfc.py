@@ -1,8 +1,11 @@
 """Deep feedback control with strong feedback (Meulemans et al. 2021, 2022; models.md
-section 4) as a rate circuit. Layer l has a basal compartment b_l = W_l r_{l-1}, an
-apical one a_l = Q_l u + n_l (n_l: low-passed noise, std sigma) and a soma
+section 4) as a rate circuit. Layer l has a basal input W_l r_{l-1}, an apical one
+a_l = Q_l u + n_l (n_l: low-passed noise, std sigma), a soma and the basal prediction b_l
+(what the soma would be without the apical input), both filtered alike:
 
-    tau_v dv_l/dt = -v_l + b_l + a_l,          r_l = f(v_l)
+    tau_v dv_l/dt = -v_l + W_l r_{l-1} + a_l,  r_l = f(v_l)
+    tau_v db_l/dt = -b_l + W_l r_{l-1}         (so v_l - b_l = a_l low-passed: the somatic
+                                                relaxation after a new sample is not an error)
     e = r_L* - r_L,   r_L* = lam y + (1 - lam) r_L^ff    (lam = 1: strong feedback, r_L* = y)
     u = u_int + k_p e,   tau_u du_int/dt = e - alpha u_int
 
@@ -13,8 +16,11 @@ both at once and always on:
     dW_l/dt = eta_w (f(v_l) - f(b_l)) r_{l-1}^T                    (somatic minus basal)
     dQ_l/dt = -eta_q a_l u_hp^T - beta Q_l                         (u_hp = u - its low-pass)
 
-b_l, a_l, e, u and u_hp are instantaneous (rate.Leaky with tau = dt: one step late); the
-feed-forward r^ff for lam < 1 runs in populations ff_l that share W_l.
+a_l, e, u and u_hp are instantaneous (rate.Leaky with tau = dt: one step late); the
+feed-forward r^ff for lam < 1 runs in populations ff_l that share W_l. With an
+instantaneous b_l = W_l r_{l-1} instead, f(v_l) - f(b_l) after each switch of sample
+carries the soma's lag (v_l(old) - b_l(new)), a term anti-Hebbian in consecutive inputs
+that dominated the hidden layers' updates (docs/results.md section 5).
 """
 from __future__ import annotations
 
@@ -31,7 +37,10 @@ RULE = "strong_dfc"
 
 @dataclass
 class Config:
-    """Times in ms, learning rates in 1/ms."""
+    """Times in ms, learning rates in 1/ms. The controller needs tau_u >= tau_v: a faster
+    integral than the somata it drives rings (docs/results.md section 5). settle = true
+    shows every minibatch twice, plasticity off then on (updates at the controlled steady
+    state, DFC-SS of Meulemans et al. 2021)."""
 
     layers: list = field(default_factory=lambda: [4, 8, 2])
     activation: str = "tanh"
@@ -50,12 +59,15 @@ class Config:
     init_w: float = 1.0
     init_q: float = 0.1
     q_start: str = "random"
+    settle: bool = False
     t_pres: float = 10.0
     dt: float = 0.05
 
     def __post_init__(self):
         check_config(self, ("tau_v", "tau_u", "tau_noise", "tau_hp", "t_pres", "dt"),
                      fastest=min(self.tau_v, self.tau_u, self.tau_noise, self.tau_hp))
+        if not isinstance(self.settle, bool):
+            raise ValueError(f"settle must be true or false, got {self.settle!r}")
         if self.q_start not in ("random", "transpose"):
             raise ValueError(f"q_start must be 'random' or 'transpose', got {self.q_start!r}")
         if not 0 < self.lam <= 1:
@@ -103,13 +115,13 @@ def build(cfg: Config, weights: dict[str, np.ndarray]) -> RateNetwork:
     projs = []
     for l in range(1, L + 1):
         n, f = cfg.layers[l], cfg.act(l)
-        pops += [RatePopulation(f"b{l}", n, Leaky(tau=dt, activation=f)), RatePopulation(f"a{l}", n, fast),
+        pops += [RatePopulation(f"b{l}", n, Leaky(cfg.tau_v, activation=f)), RatePopulation(f"a{l}", n, fast),
                  RatePopulation(f"v{l}", n, Leaky(cfg.tau_v, activation=f)), RatePopulation(f"d{l}", n, fast)]
         source = "x0" if l == 1 else f"v{l - 1}"
         projs += [RateProjection(f"W{l}", source, f"b{l}", weights[f"W{l}"], rule=Hebbian(cfg.eta_w, post=f"d{l}")),
+                  RateProjection(f"W{l}_v{l}", source, f"v{l}", shared=f"W{l}"),
                   RateProjection(f"Q{l}", "u", f"a{l}", weights[f"Q{l}"], signal="value",
                                  rule=Hebbian(-cfg.eta_q, pre="u_hp", decay=cfg.beta)),
-                  RateProjection(f"b{l}_v{l}", f"b{l}", f"v{l}", kind="one_to_one", signal="value"),
                   RateProjection(f"a{l}_v{l}", f"a{l}", f"v{l}", kind="one_to_one", signal="value"),
                   RateProjection(f"v{l}_d{l}", f"v{l}", f"d{l}", kind="one_to_one"),
                   RateProjection(f"b{l}_d{l}", f"b{l}", f"d{l}", kind="one_to_one", scale=-1.0)]
@@ -138,7 +150,9 @@ def build(cfg: Config, weights: dict[str, np.ndarray]) -> RateNetwork:
 
 
 def schedule(cfg: Config, x, y, batch: int = 1):
-    return one_pass(cfg.t_pres, x, y, "x0", "y", batch)
+    """Every minibatch once, learning on; with cfg.settle twice: plasticity off while the
+    controller settles, then on at the controlled state."""
+    return one_pass(cfg.t_pres, x, y, "x0", "y", batch, settle=cfg.settle)
 
 
 def forward(cfg: Config, weights: dict[str, np.ndarray], x) -> np.ndarray:

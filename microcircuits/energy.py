@@ -23,7 +23,7 @@ from neurosim.schedule import Schedule
 
 from neurosim.neurons import activation
 
-from .rate_models import forward_weights, from_dict
+from .rate_models import forward_weights, from_dict, one_pass
 
 RULE = "prospective"
 
@@ -103,14 +103,7 @@ def build(cfg: EnergyConfig, weights) -> RateNetwork:
 def schedule(cfg: EnergyConfig, inputs, targets, batch: int = 1) -> Schedule:
     """Every sample (minibatch of `batch` samples, remainder dropped) twice: relax
     (learn 0), then learn at the relaxed state (learn 1)."""
-    inputs, targets = np.atleast_2d(inputs), np.atleast_2d(targets)
-    if batch > 1:
-        n = len(inputs) // batch * batch
-        inputs, targets = inputs[:n].reshape(-1, batch, inputs.shape[1]), targets[:n].reshape(-1, batch,
-                                                                                             targets.shape[1])
-    twice = np.repeat(np.arange(len(inputs)), 2)
-    return Schedule(cfg.t_pres, {"x0": inputs[twice], f"x{cfg.n_layers}": targets[twice]},
-                    learn=np.tile([0.0, 1.0], len(inputs)))
+    return one_pass(cfg.t_pres, inputs, targets, "x0", f"x{cfg.n_layers}", batch, settle=True)
 
 
 def relaxed_linear(weights: list[np.ndarray], x, y) -> list[np.ndarray]:

@@ -292,8 +292,9 @@ def _plot_curve(path: Path, summary: dict, history: dict) -> None:
     fig = Figure(figsize=(4.5 * len(panels), 3.5))
     for k, (label, values) in enumerate(panels, start=1):
         ax = fig.add_subplot(1, len(panels), k)
+        values = np.where(np.isfinite(values), values, np.nan)  # an overflowed test error is left out
         ax.plot(np.arange(len(values)), values, "o-")
-        if label == "test mse" and all(v > 0 for v in values):
+        if label == "test mse" and np.nanmin(values) > 0:
             ax.set_yscale("log")
         ax.set(xlabel="epoch", ylabel=label)
     fig.suptitle(f"{summary['model']}/{summary['rule']} on {summary['task']} (seed {summary['seed']})")

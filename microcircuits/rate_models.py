@@ -65,11 +65,15 @@ def forward_weights(layers: list[int], seed: int, scale: float = 1.0) -> dict[st
             for l in range(1, len(layers))}
 
 
-def one_pass(t_pres: float, x, y, x_key: str, y_key: str, batch: int = 1) -> Schedule:
+def one_pass(t_pres: float, x, y, x_key: str, y_key: str, batch: int = 1, settle: bool = False) -> Schedule:
     """Every sample once, learning on; batch > 1 groups consecutive samples into
-    minibatches (torch), dropping the remainder."""
+    minibatches (torch), dropping the remainder. settle: every minibatch twice, first with
+    learning off (the circuit settles), then on."""
     x, y = np.atleast_2d(x), np.atleast_2d(y)
     if batch > 1:
         n = len(x) // batch * batch
         x, y = x[:n].reshape(-1, batch, x.shape[1]), y[:n].reshape(-1, batch, y.shape[1])
-    return Schedule(t_pres, {x_key: x, y_key: y})
+    if not settle:
+        return Schedule(t_pres, {x_key: x, y_key: y})
+    twice = np.repeat(np.arange(len(x)), 2)
+    return Schedule(t_pres, {x_key: x[twice], y_key: y[twice]}, learn=np.tile([0.0, 1.0], len(x)))

@@ -54,7 +54,7 @@ def test_with_strong_feedback_the_output_sits_at_the_label_while_control_falls()
     """Teacher-student 4-8-2 (minibatches of 4): at the end of every presentation the
     output is at the label (|e| = alpha~ |u|, below 3 % of the feed-forward error), and
     the control ||Q u||^2 it takes falls over training."""
-    cfg = dfc.Config(layers=[4, 8, 2], eta_w=0.02, q_start="transpose", init_q=1.0, tau_u=0.3, t_pres=10.0)
+    cfg = dfc.Config(layers=[4, 8, 2], eta_w=0.02, q_start="transpose", init_q=1.0, tau_u=1.0, t_pres=10.0)
     weights = dfc.initial_weights(cfg, 0)
     rng = np.random.default_rng(1)
     x = rng.uniform(-1, 1, (100, 4))
@@ -72,6 +72,48 @@ def test_with_strong_feedback_the_output_sits_at_the_label_while_control_falls()
     delta = np.abs(y - dfc.forward(cfg, dfc.initial_weights(cfg, 0), x)).mean()
     assert max(error) < 0.03 * delta, (error, delta)
     assert control[-1] < 0.5 * control[0], control
+
+
+def test_without_control_switching_samples_teaches_nothing():
+    """The basal prediction b_l is filtered like the soma, so f(v_l) - f(b_l) is the
+    low-passed apical input alone: with Q = 0 no weight moves, however often the sample
+    changes (an unfiltered b_l would learn the soma's lag v_l(old) - b_l(new) at every
+    switch). With Q, the same samples teach."""
+    cfg = dfc.Config(layers=[3, 5, 2], eta_w=0.05, t_pres=2.0, tau_u=1.0)
+    x = np.random.default_rng(0).uniform(-1, 1, (20, 3))
+    y = np.random.default_rng(1).uniform(-1, 1, (20, 2))
+    moved = {}
+    for q_start in ("zero", "transpose"):
+        weights = dfc.initial_weights(dfc.Config(**{**cfg.__dict__, "q_start": "transpose", "init_q": 1.0}), 0)
+        if q_start == "zero":
+            weights.update({k: np.zeros_like(v) for k, v in weights.items() if k.startswith("Q")})
+        run = TorchRateSimulator(dfc.build(cfg, weights)).run(dfc.schedule(cfg, x, y))
+        moved[q_start] = max(np.abs(run.final_weights[k] - weights[k]).max() for k in ("W1", "W2"))
+    assert moved["zero"] < 1e-12 and moved["transpose"] > 1e-2, moved
+
+
+@pytest.mark.parametrize("backend", ["torch", "brian2"])
+def test_settled_learning_is_the_steady_state_update(backend):
+    """settle: each sample is shown with plasticity off, then on; the change is then
+    eta_w t_pres Q_l u_ss r_{l-1}^T with the controlled rates (linear layers: v_l = W_l r_{l-1}
+    + Q_l u_ss exactly)."""
+    cfg = dfc.Config(layers=[3, 5, 2], activation="linear", eta_w=1e-3, t_pres=20.0, tau_u=1.0, settle=True)
+    weights = stable_feedback(cfg, dfc.initial_weights(cfg, 0), X)
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 3))
+    y = np.random.default_rng(3).uniform(-1, 1, (2, 2))
+    net = dfc.build(cfg, weights)
+    sim = TorchRateSimulator(net) if backend == "torch" else Brian2RateSimulator(net, target="numpy")
+    run = sim.run(dfc.schedule(cfg, x, y))
+    expected = {"W1": 0.0, "W2": 0.0}
+    for xx, yy in zip(x, y):
+        u = dfc.steady_control(cfg, weights, xx, yy)
+        r1 = weights["W1"] @ xx + weights["Q1"] @ u
+        expected["W1"] = expected["W1"] + np.outer(weights["Q1"] @ u, xx)
+        expected["W2"] = expected["W2"] + np.outer(weights["Q2"] @ u, r1)
+    for k in ("W1", "W2"):
+        change = run.final_weights[k] - weights[k]
+        np.testing.assert_allclose(change, cfg.eta_w * cfg.t_pres * expected[k], rtol=0.02,
+                                   atol=0.02 * np.abs(change).max())
 
 
 def damped_pinv_angle(cfg, weights, x):
