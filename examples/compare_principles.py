@@ -30,6 +30,8 @@ def main(argv=None):
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override config values for every run, e.g. run.dtype=float32")
     parser.add_argument("--workers", type=int, default=2, help="runs at a time")
+    parser.add_argument("--reuse", action="store_true",
+                        help="read runs whose folder holds a complete results file of the same config")
     args = parser.parse_args(argv)
     spec = load_spec(args.spec)
     overrides = merge(parse_set(args.set), {"task": {"epochs": args.epochs}} if args.epochs is not None else {})
@@ -37,7 +39,8 @@ def main(argv=None):
         for config in task["methods"].values():
             merge(config, overrides)
     t0 = time.perf_counter()
-    table = compare_principles(spec, range(args.seeds or spec["seeds"]), args.out, args.tasks, args.workers)
+    table = compare_principles(spec, range(args.seeds or spec["seeds"]), args.out, args.tasks, args.workers,
+                               args.reuse)
     print(f"{table}\n\n{time.perf_counter() - t0:.0f} s; plots and runs under {args.out}/")
 
 

@@ -90,7 +90,9 @@ def _check_sections(values: dict, where: str) -> None:
 
 def _run(job):
     """One run in a worker: its summary with the results path, or the error it stopped with."""
-    config, out = job
+    config, out, reuse = job
+    if reuse and (done := _finished(config, Path(out) / "results.h5")) is not None:
+        return done
     try:
         import torch
 
@@ -101,18 +103,30 @@ def _run(job):
         return {"error": str(err), "results": str(Path(out) / "results.h5")}
 
 
-def compare_principles(spec: dict, seeds, out, tasks=None, workers: int = 2) -> str:
+def _finished(config: dict, path: Path) -> dict | None:
+    """The summary of a complete earlier run of exactly this config at path, else None."""
+    try:
+        earlier = read_results(path)
+    except ValueError:  # no file, or an unfinished one
+        return None
+    if earlier["status"] != "complete" or earlier["config"] != make_config(config):
+        return None
+    return {**earlier["summary"], "results": str(path)}
+
+
+def compare_principles(spec: dict, seeds, out, tasks=None, workers: int = 2, reuse: bool = False) -> str:
     """Run every method of every task (all of `tasks`, default the spec's) for every seed;
     write out/table.md, out/summaries.json and out/<task>.png (test measure per epoch,
-    mean over seeds, min-max shaded); return the tables (markdown)."""
+    mean over seeds, min-max shaded); return the tables (markdown). reuse: a run whose
+    folder holds a complete results file of the same config is read, not run again."""
     out, seeds = Path(out), list(seeds)
     tasks = list(tasks or spec["tasks"])
     missing = sorted(set(tasks) - set(spec["tasks"]))
     if missing:
         raise ValueError(f"tasks {missing} are not in the spec; it has {sorted(spec['tasks'])}")
     keys = [(t, m, s) for t in tasks for m in spec["tasks"][t]["methods"] for s in seeds]
-    jobs = [(merge(copy.deepcopy(spec["tasks"][t]["methods"][m]), {"run": {"seed": s}}), out / t / m / f"seed{s}")
-            for t, m, s in keys]
+    jobs = [(merge(copy.deepcopy(spec["tasks"][t]["methods"][m]), {"run": {"seed": s}}), out / t / m / f"seed{s}",
+             reuse) for t, m, s in keys]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(_run, jobs))
     runs: dict = {t: {m: [] for m in spec["tasks"][t]["methods"]} for t in tasks}

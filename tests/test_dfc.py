@@ -147,7 +147,8 @@ def test_feedback_learned_from_noise_turns_towards_the_damped_pseudo_inverse():
 @pytest.mark.slow
 def test_digits_within_3_points_of_backprop():
     train, test = datasets.digits(seed=0)
-    cfg = dfc.Config(layers=[64, 64, 10], eta_w=0.01, q_start="transpose", init_q=1.0, tau_u=0.3, t_pres=10.0)
+    cfg = dfc.Config(layers=[64, 64, 10], eta_w=0.04, q_start="transpose", init_q=1.0, tau_u=1.0, settle=True,
+                     t_pres=2.5, dt=0.05)
     weights = dfc.initial_weights(cfg, 0)
     bp = [weights["W1"], weights["W2"]]
     y = datasets.one_hot_targets(train.labels, 10, 1.0, 0.0)

@@ -45,7 +45,7 @@ def test_the_example_spec_loads_every_method():
     spec = load_spec(EXAMPLES / "principles.toml")
     assert set(spec["tasks"]) == {"teacher_student", "yinyang", "digits"}
     for task, entry in spec["tasks"].items():
-        assert {"mlp-bp", "mlp-fa", "energy", "dfc", "inversion", "dendritic-bp", "dendritic-fa",
+        assert {"mlp-bp", "mlp-bp-online", "mlp-fa", "energy", "dfc", "inversion", "dendritic-bp", "dendritic-fa",
                 "dendritic-pal"} == set(entry["methods"])
         layers = {tuple(c["network"]["layers"]) for c in entry["methods"].values()}
         epochs = {c["task"]["epochs"] for c in entry["methods"].values()}
@@ -109,3 +109,12 @@ def test_compare_runs_every_method_on_the_same_seeds_and_tabulates_their_numbers
     assert "| blows-up | - | - | failed (" in table
     # the same seed is the same data: both methods start from the same test error
     assert curve(runs["mlp-bp"][0])[0] == pytest.approx(curve(runs["inversion"][0])[0])
+    # reuse: complete runs of an unchanged config are read back, the others run again
+    out = tmp_path / "out"
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("ts/*/seed*/results.h5")}
+    spec["tasks"]["ts"]["methods"]["mlp-bp"]["network"]["eta"] = 0.05
+    again = compare_principles(spec, range(2), out, workers=1, reuse=True)
+    ran = {p.relative_to(out).parent.parent.name for p, t in stamps.items() if p.stat().st_mtime_ns != t}
+    assert ran == {"mlp-bp", "blows-up"}  # changed, and not complete
+    row = [line for line in table.splitlines() if line.startswith("| inversion |")]
+    assert row == [line for line in again.splitlines() if line.startswith("| inversion |")]
