@@ -11,7 +11,7 @@ a_l = Q_l u + n_l (n_l: low-passed noise, std sigma), a soma and the basal predi
 
 so that at the steady state e = alpha~ u, alpha~ = alpha / (1 + alpha k_p), and
 u_ss = (J Q + alpha~ I)^-1 delta for delta = r_L* - r_L^ff and J = dr_L/dv. Plasticity,
-both at once and always on:
+both at once, always on (with cfg.settle: on once each minibatch has settled):
 
     dW_l/dt = eta_w (f(v_l) - f(b_l)) r_{l-1}^T                    (somatic minus basal)
     dQ_l/dt = -eta_q a_l u_hp^T - beta Q_l                         (u_hp = u - its low-pass)

@@ -173,7 +173,8 @@ def task_table(methods: dict[str, list[dict]]) -> str:
 
 def curve(summary: dict) -> np.ndarray:
     """The test measure before training and after every epoch: the rate runs keep it in
-    the summary, the dendritic runs in results.h5 (one test block per epoch)."""
+    the summary, the dendritic runs in results.h5 (one test block per epoch with
+    task.test_every = 1, as the spec sets for them)."""
     name = measure(summary)[0]
     if "curve" in summary["final"]:
         return np.asarray(summary["final"]["curve"], dtype=float)

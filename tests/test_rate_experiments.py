@@ -116,6 +116,8 @@ def test_epoch_metrics_hook_lands_in_final_as_lists(tmp_path, monkeypatch):
     ({"model": "inversion", "task": {"name": "alignment"}}, "task.name must be one of"),
     ({"model": "inversion", "task": {"t_pres": 2.0}}, "task.t_pres does not apply"),
     ({"model": "dfc", "run": {"backend": "torch", "replicas": 2}}, "run.replicas = 2"),
+    ({"model": "dfc", "network": {"settle": "yes"}}, "settle must be true or false"),
+    ({"model": "dfc", "task": {"name": "teacher_student", "teacher_activation": "tanh"}}, "task.teacher_activation"),
 ])
 def test_config_errors_are_clear(config, message, tmp_path):
     with pytest.raises(ValueError) as err:
