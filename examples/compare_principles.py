@@ -1,6 +1,6 @@
 """Every learning principle on teacher-student, Yin-Yang and digits, same seeds and data:
 the dendritic microcircuit (bp, fa, pal), prospective configuration (energy), strong
-deep feedback control (dfc), dynamic inversion and the MLP baselines (mlp-bp, mlp-fa),
+deep feedback control (dfc), dynamic inversion and the MLP baselines (mlp-bp, mlp-bp-online, mlp-fa),
 as listed in examples/principles.toml.
 
     .venv/bin/python examples/compare_principles.py --seeds 3 --out runs/principles
