@@ -37,8 +37,9 @@ SECTIONS = ("network", "task", "run")
 
 
 def load_spec(path) -> dict:
-    """The spec as {"seeds": n, "tasks": {task: {"shared": {}, "methods": {label: config}}}}
-    with each method's config read and merged; errors name the task, method and key."""
+    """The spec as {"seeds": n, "tasks": {task: {"methods": {label: config}}}}, each
+    method's config read and merged with the task's shared settings and its own; errors
+    name the task, method and key."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -77,7 +78,7 @@ def load_spec(path) -> dict:
             except ValueError as err:
                 raise ValueError(f"{here}: {err}") from None
             methods[label] = config
-        tasks[task] = {"shared": shared, "methods": methods}
+        tasks[task] = {"methods": methods}
     if not tasks:
         raise ValueError(f"{path} lists no [tasks.<name>]")
     return {"seeds": seeds, "tasks": tasks}
@@ -153,6 +154,7 @@ def task_table(methods: dict[str, list[dict]]) -> str:
     """One row per method: model/rule, backend, the measure's mean +- s.e.m. and per seed."""
     done = [s for runs in methods.values() for s in runs if "error" not in s]
     name = measure(done[0])[0] if done else "measure"
+    fmt = "{:.3f}" if name == "test accuracy" else "{:.2e}"
     rows = [f"| method | model / rule | backend | {name}, mean +- s.e.m. | per seed | wall per run (s) |",
             "|---|---|---|---|---|---|"]
     for label, runs in methods.items():
@@ -163,7 +165,6 @@ def task_table(methods: dict[str, list[dict]]) -> str:
             continue
         values = [measure(s)[1] for s in ok]
         mean, sem = mean_sem(values)
-        fmt = "{:.3f}" if name == "test accuracy" else "{:.2e}"
         per_seed = ", ".join(fmt.format(v) for v in values) + (f"; {failed} failed" if failed else "")
         rows.append(f"| {label} | {ok[0]['model']} / {ok[0]['rule']} | {ok[0]['backend']} | "
                     f"{fmt.format(mean)} +- {fmt.format(sem)} | {per_seed} | "

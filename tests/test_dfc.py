@@ -79,12 +79,12 @@ def test_without_control_switching_samples_teaches_nothing():
     low-passed apical input alone: with Q = 0 no weight moves, however often the sample
     changes (an unfiltered b_l would learn the soma's lag v_l(old) - b_l(new) at every
     switch). With Q, the same samples teach."""
-    cfg = dfc.Config(layers=[3, 5, 2], eta_w=0.05, t_pres=2.0, tau_u=1.0)
+    cfg = dfc.Config(layers=[3, 5, 2], eta_w=0.05, t_pres=2.0, tau_u=1.0, q_start="transpose", init_q=1.0)
     x = np.random.default_rng(0).uniform(-1, 1, (20, 3))
     y = np.random.default_rng(1).uniform(-1, 1, (20, 2))
     moved = {}
     for q_start in ("zero", "transpose"):
-        weights = dfc.initial_weights(dfc.Config(**{**cfg.__dict__, "q_start": "transpose", "init_q": 1.0}), 0)
+        weights = dfc.initial_weights(cfg, 0)
         if q_start == "zero":
             weights.update({k: np.zeros_like(v) for k, v in weights.items() if k.startswith("Q")})
         run = TorchRateSimulator(dfc.build(cfg, weights)).run(dfc.schedule(cfg, x, y))
