@@ -6,7 +6,7 @@ in the same run.
     python -m benchmarks.cuba [--duration 1000] [--repeat 3] [--skip-runtime] [--devices cpu,cuda]
         [--dtypes float64,float32] [--profile] [--out benchmarks/results]
 
-The model is the package's CubaLIF step (neurosim/spiking.py), in mV as plain numbers:
+The model is the package's CubaLIF step (neurosim/models/spiking.py), in mV as plain numbers:
 one population P of 4000 CubaLIF(tau_mem = 20 ms, tau_syn = 5 ms, v_leak = -49,
 v_threshold = -50, v_reset = -60, r = 1, w_in = tau_syn/dt) and one recurrent
 connection whose (target, source) weights are non-zero with probability 0.02, 1.62 for
@@ -48,10 +48,12 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.backends.brian2_spiking import Brian2SpikingSimulator
+from neurosim.backends.brian2 import Brian2Simulator
 from neurosim.recording import Recording, library_versions
 from neurosim.schedule import Schedule
-from neurosim.spiking import Connection, CubaLIF, CurrentInput, SpikingNetwork, SpikingPopulation
+from neurosim.models.rate import Input
+from neurosim.models.spiking import CubaLIF
+from neurosim.network import Network, Population, Projection
 
 N, N_EXC, P_CONNECT = 4000, 3200, 0.02
 DT, TAU_MEM, TAU_SYN = 0.1, 20.0, 5.0  # ms
@@ -66,13 +68,13 @@ def connectivity(seed: int) -> np.ndarray:
     return np.where(mask, np.where(np.arange(N) < N_EXC, WE, -WI)[None, :], 0.0)
 
 
-def network(weight: np.ndarray) -> SpikingNetwork:
+def network(weight: np.ndarray) -> Network:
     """CUBA as a neurosim network. The unconnected input X is there only because a
     Schedule needs data for at least one input; no backend builds anything for it."""
     model = CubaLIF(tau_mem=TAU_MEM, tau_syn=TAU_SYN, r=1.0, v_leak=V_LEAK, v_threshold=V_THRESHOLD,
                     v_reset=V_RESET, w_in=TAU_SYN / DT)
-    return SpikingNetwork([SpikingPopulation("P", N, model), SpikingPopulation("X", 1, CurrentInput())],
-                          [Connection("C", "P", "P", weight)], dt=DT)
+    return Network([Population("P", N, model), Population("X", 1, Input())],
+                   [Projection("C", "P", "P", weight=weight, delay=1)], dt=DT)
 
 
 def schedule(duration: float) -> Schedule:
@@ -131,10 +133,10 @@ def package(sim, duration: float) -> dict:
             "steps": np.round(train.times / DT).astype(np.int64), "indices": train.indices.astype(np.int64)}
 
 
-def package_standalone(net: SpikingNetwork, args) -> dict:
+def package_standalone(net: Network, args) -> dict:
     build_dir = tempfile.mkdtemp(prefix="cuba_standalone_")
     try:
-        return package(Brian2SpikingSimulator(net, target="cpp_standalone", seed=args.seed, build_dir=build_dir),
+        return package(Brian2Simulator(net, target="cpp_standalone", seed=args.seed, build_dir=build_dir),
                        args.duration)
     finally:
         shutil.rmtree(build_dir, ignore_errors=True)
@@ -186,7 +188,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import torch
 
-    from neurosim.backends.torch_spiking import TorchSpikingSimulator
+    from neurosim.backends.torch import TorchSimulator
 
     devices = args.devices.split(",") if args.devices is not None else \
         ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -196,16 +198,16 @@ def main(argv=None):
     variants = {}
     if not args.skip_runtime:
         hand_written(weight, 1.0, False, args.seed)  # compile and cache the Cython modules
-        Brian2SpikingSimulator(net, target="cython", seed=args.seed).run(schedule(1.0), Recording(spikes=["P"]))
+        Brian2Simulator(net, target="cython", seed=args.seed).run(schedule(1.0), Recording(spikes=["P"]))
         variants["brian2 by hand, runtime (cython)"] = lambda: hand_written(weight, args.duration, False, args.seed)
         variants["neurosim brian2, runtime (cython)"] = lambda: package(
-            Brian2SpikingSimulator(net, target="cython", seed=args.seed), args.duration)
+            Brian2Simulator(net, target="cython", seed=args.seed), args.duration)
     variants["brian2 by hand, cpp_standalone"] = lambda: hand_written(weight, args.duration, True, args.seed)
     variants["neurosim brian2, cpp_standalone"] = lambda: package_standalone(net, args)
     for device in devices:
         for dtype in args.dtypes.split(","):
             variants[f"neurosim torch, {device}, {dtype}"] = lambda device=device, dtype=dtype: package(
-                TorchSpikingSimulator(net, device=device, dtype=dtype, seed=args.seed), args.duration)
+                TorchSimulator(net, device=device, dtype=dtype, seed=args.seed), args.duration)
     rows = {}
     for _ in range(args.repeat):  # interleaved, so that a busy moment of the machine hits every variant alike
         for name, run in variants.items():
@@ -244,7 +246,7 @@ def main(argv=None):
         nets = []
         with profiled(nets):
             hand_written(weight, args.duration, False, args.seed)
-            Brian2SpikingSimulator(net, target="cython", seed=args.seed).run(schedule(args.duration),
+            Brian2Simulator(net, target="cython", seed=args.seed).run(schedule(args.duration),
                                                                               Recording(spikes=["P"]))
         for name, bnet in zip(["brian2 by hand, runtime (cython)", "neurosim brian2, runtime (cython)"], nets):
             print(f"\nprofile, {name}:")

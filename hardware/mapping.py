@@ -13,11 +13,11 @@ limit, the value, the allowed value and the population.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from neurosim.spiking import Connection, SpikingNetwork, SpikingPopulation
+from neurosim.network import Network, Population, Projection
 
 from .targets import Target
 
@@ -92,30 +92,33 @@ def quantise(weight: np.ndarray, target: Target) -> tuple[np.ndarray, dict]:
                 "max_error_steps": float(np.max(np.abs(wq - weight)) / scale) if weight.size else 0.0}
 
 
-def quantised_network(network: SpikingNetwork, target: Target) -> tuple[SpikingNetwork, dict]:
-    """The network with every connection quantised for the target, and the errors."""
-    conns, errors = [], {}
-    for conn in network.connections:
-        wq, errors[conn.name] = quantise(conn.weight, target)
-        conns.append(Connection(conn.name, conn.source, conn.target, wq))
-    pops = [SpikingPopulation(p.name, p.size, p.model, p.bias) for p in network.populations]
-    return SpikingNetwork(pops, conns, dt=network.dt), errors
+def quantised_network(network: Network, target: Target) -> tuple[Network, dict]:
+    """The network with every projection's weight quantised for the target, and the errors."""
+    projs, errors = [], {}
+    for proj in network.projections:
+        if proj.weight is None:
+            raise ValueError(f"projection {proj.name}: a chip needs a weight of its own ({proj.kind}, shared or tied "
+                             "projections are not mapped)")
+        wq, errors[proj.name] = quantise(proj.weight, target)
+        projs.append(replace(proj, weight=wq))
+    pops = [Population(p.name, p.size, p.model, p.noise) for p in network.populations]
+    return Network(pops, projs, dt=network.dt), errors
 
 
-def incoming(network: SpikingNetwork, pop: SpikingPopulation) -> np.ndarray:
+def incoming(network: Network, pop: Population) -> np.ndarray:
     """Synapses onto each neuron of pop (its fan-in)."""
     return sum((np.count_nonzero(c.weight, axis=1) for c in network.onto(pop.name)), np.zeros(pop.size, int))
 
 
-def outgoing(network: SpikingNetwork, pop: SpikingPopulation) -> np.ndarray:
+def outgoing(network: Network, pop: Population) -> np.ndarray:
     """Synapses from each neuron of pop (its fan-out)."""
-    return sum((np.count_nonzero(c.weight, axis=0) for c in network.connections if c.source == pop.name),
+    return sum((np.count_nonzero(c.weight, axis=0) for c in network.projections if c.source == pop.name),
                np.zeros(pop.size, int))
 
 
-def check_limits(network: SpikingNetwork, target: Target) -> None:
+def check_limits(network: Network, target: Target) -> None:
     """Neuron models, input and output channels, fan-in and fan-out (after quantisation)."""
-    sources = {c.source for c in network.connections}
+    sources = {c.source for c in network.projections}
     for pop in network.populations:
         model = type(pop.model).__name__
         if pop.is_input:
@@ -131,7 +134,7 @@ def check_limits(network: SpikingNetwork, target: Target) -> None:
                pop.name)
 
 
-def place(network: SpikingNetwork, target: Target) -> list[Core]:
+def place(network: Network, target: Target) -> list[Core]:
     """Fill cores in the network's order, a population continuing on the last core while
     it has room: at most neurons_per_core neurons and synapses_per_core incoming synapses."""
     cores = [Core([], 0)]
@@ -160,7 +163,7 @@ def place(network: SpikingNetwork, target: Target) -> list[Core]:
     return cores if cores[0].slices else []
 
 
-def map_network(network: SpikingNetwork, target: Target, evaluate=None) -> tuple[MappingReport, SpikingNetwork]:
+def map_network(network: Network, target: Target, evaluate=None) -> tuple[MappingReport, Network]:
     """Quantise, check, place. `evaluate(network) -> accuracy`, if given, is run on the
     quantised network (reported as "quantised"). Returns the report and the quantised network."""
     quantised, errors = quantised_network(network, target)

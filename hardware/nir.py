@@ -1,18 +1,21 @@
 """NIR graphs to and from spiking networks, with the `nir` package (HDF5 files).
 
-Export: a CurrentInput population becomes an `Input` node; a connection an `Affine`
-node (the target's bias on its first connection) or a `Linear` one, named like the
-connection; LIF, CubaLIF, IF and LI populations their NIR nodes; every population
-nothing reads from gets an `Output` node ("output" when there is one). NIR's own
-convention is seconds: tau (ms) / 1000, and IF's r (1/ms) * 1000. Import is the inverse
-and accepts any graph of these nodes in which Affine/Linear nodes join one source to
-neuron nodes; an edge from a neuron straight to a neuron is an identity connection.
+Export: an Input population becomes an `Input` node; a projection an `Affine` node (the
+target's bias on its first projection) or a `Linear` one, named like the projection;
+LIF, CubaLIF, IF and LI populations their NIR nodes; every population nothing reads
+from gets an `Output` node ("output" when there is one). NIR's own convention is
+seconds: tau (ms) / 1000, and IF's r (1/ms) * 1000. Import is the inverse and accepts
+any graph of these nodes in which Affine/Linear nodes join one source to neuron nodes;
+an edge from a neuron straight to a neuron is an identity projection.
 
-The graph carries no time step; the network's dt (ms) is stored in the graph's
-metadata ("dt_ms") and NIR readers are given it as dt = dt_ms / 1000 s (snnTorch's
-reader assumes 1e-4 s, the default dt of rate-to-spike conversion). The metadata also
-hold the populations' order ("order"), which decides in a loop which population reads
-the other's previous step; a graph without it is taken in its nodes' order.
+NIR has no delays: its readers advance the nodes in the graph's order, a node reading
+what came before it in the same step. The graph carries no time step either; the
+network's dt (ms) is stored in the graph's metadata ("dt_ms") and NIR readers are given
+it as dt = dt_ms / 1000 s (snnTorch's reader assumes 1e-4 s, the default dt of
+rate-to-spike conversion). The metadata also hold the populations' order ("order"): a
+projection along it has delay 0, one against it (a loop) delay 1. A graph without it is
+taken in its nodes' order, loops broken in that order; a delay-1 projection along the
+order cannot be exported.
 """
 from __future__ import annotations
 
@@ -21,33 +24,49 @@ from pathlib import Path
 import nir
 import numpy as np
 
-from neurosim.spiking import (IF, LI, LIF, Connection, CubaLIF, CurrentInput, PoissonInput, SpikingNetwork,
-                              SpikingPopulation)
+from dataclasses import replace
+
+from neurosim.models.rate import Input
+from neurosim.models.spiking import IF, LI, LIF, CubaLIF, PoissonInput, values
+from neurosim.network import Network, Population, Projection
 
 MS = 1e-3  # seconds per ms
 NEURON_NODES = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI)
 SUPPORTED = ("Input", "Output", "Affine", "Linear", "LIF", "CubaLIF", "IF", "LI")
 
 
-def to_nir(network: SpikingNetwork) -> nir.NIRGraph:
+def bias(pop: Population) -> np.ndarray:
+    """The population's bias, one value per neuron (0 for an input)."""
+    return np.zeros(pop.size) if pop.is_input else values(pop.model, pop.size)["bias"]
+
+
+def to_nir(network: Network) -> nir.NIRGraph:
     """The network as a type-checked NIR graph."""
-    nodes, edges = {}, []
+    nodes, edges, order = {}, [], network.order
     for pop in network.populations:
-        if isinstance(pop.model, PoissonInput):
-            raise ValueError(f"population {pop.name}: NIR has no Poisson source; "
-                             "give the network a CurrentInput and encode outside the graph")
+        if not isinstance(pop.model, (Input, LIF, CubaLIF, IF, LI)):
+            raise ValueError(f"population {pop.name}: NIR has no node for {type(pop.model).__name__}"
+                             + ("; give the network an Input and encode outside the graph"
+                                if isinstance(pop.model, PoissonInput) else ""))
         nodes[pop.name] = _neuron_node(pop)
+    for proj in network.projections:
+        if proj.weight is None:
+            raise ValueError(f"projection {proj.name}: NIR needs a weight of its own ({proj.kind}, shared or tied "
+                             "projections are not exported)")
+        if proj.delay == 1 and order.index(proj.source) < order.index(proj.target):
+            raise ValueError(f"projection {proj.name}: NIR has no delays, and {proj.source} comes before "
+                             f"{proj.target}, so its NIR readers would deliver it in the same step; give it delay 0")
     for pop in network.populations:
-        for n, conn in enumerate(network.onto(pop.name)):
-            bias = pop.bias if n == 0 and np.any(pop.bias != 0) else None
-            nodes[conn.name] = nir.Affine(conn.weight.copy(), bias.copy()) if bias is not None \
-                else nir.Linear(conn.weight.copy())
-            edges += [(conn.source, conn.name), (conn.name, pop.name)]
-        if np.any(pop.bias != 0) and not network.onto(pop.name):
+        b = bias(pop)
+        for n, proj in enumerate(network.onto(pop.name)):
+            nodes[proj.name] = nir.Affine(proj.weight.copy(), b.copy()) if n == 0 and np.any(b != 0) \
+                else nir.Linear(proj.weight.copy())
+            edges += [(proj.source, proj.name), (proj.name, pop.name)]
+        if np.any(b != 0) and not network.onto(pop.name):
             raise ValueError(f"population {pop.name}: NIR holds a bias only on an Affine node, and nothing "
                              "connects onto it")
     sinks = [p.name for p in network.populations if not p.is_input
-             and not any(c.source == p.name for c in network.connections)]
+             and not any(c.source == p.name for c in network.projections)]
     for name in sinks:
         out = "output" if len(sinks) == 1 else f"output_{name}"
         if out in nodes:
@@ -59,10 +78,10 @@ def to_nir(network: SpikingNetwork) -> nir.NIRGraph:
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=True)
 
 
-def _neuron_node(pop: SpikingPopulation) -> nir.NIRNode:
-    p = pop.parameters() if not pop.is_input else {}
-    if isinstance(pop.model, CurrentInput):
+def _neuron_node(pop: Population) -> nir.NIRNode:
+    if isinstance(pop.model, Input):
         return nir.Input(input_type={"input": np.array([pop.size])})
+    p = values(pop.model, pop.size)
     if isinstance(pop.model, LIF):
         return nir.LIF(tau=p["tau"] * MS, r=p["r"], v_leak=p["v_leak"], v_threshold=p["v_threshold"],
                        v_reset=p["v_reset"])
@@ -74,7 +93,7 @@ def _neuron_node(pop: SpikingPopulation) -> nir.NIRNode:
     return nir.LI(tau=p["tau"] * MS, r=p["r"], v_leak=p["v_leak"])
 
 
-def write_nir(network: SpikingNetwork, path) -> Path:
+def write_nir(network: Network, path) -> Path:
     """Write the network's NIR graph to an HDF5 file (written whole or not at all)."""
     path = Path(path)
     graph = to_nir(network)
@@ -84,7 +103,7 @@ def write_nir(network: SpikingNetwork, path) -> Path:
     return path
 
 
-def read_nir(path, dt: float | None = None) -> SpikingNetwork:
+def read_nir(path, dt: float | None = None) -> Network:
     """Read an NIR file (type-checked) into a network; dt (ms) defaults to the graph's
     metadata "dt_ms"."""
     _check_node_types(path)
@@ -114,7 +133,7 @@ def _check_node_types(path) -> None:
                              f"supported nodes: {', '.join(SUPPORTED)}")
 
 
-def from_nir(graph: nir.NIRGraph, dt: float | None = None) -> SpikingNetwork:
+def from_nir(graph: nir.NIRGraph, dt: float | None = None) -> Network:
     """A spiking network from an NIR graph of the SUPPORTED node types."""
     metadata = graph.metadata if isinstance(graph.metadata, dict) else {}
     dt = dt if dt is not None else metadata.get("dt_ms")
@@ -143,14 +162,28 @@ def from_nir(graph: nir.NIRGraph, dt: float | None = None) -> SpikingNetwork:
             if pops[src].size != pops[dst].size:
                 raise ValueError(f"NIR edge {src!r} -> {dst!r}: shapes do not connect ({pops[src].size} values "
                                  f"into {pops[dst].size} neurons)")
-            conns.append(Connection(f"{src}_to_{dst}", src, dst, np.eye(pops[src].size)))
-    for name, bias in biases.items():
-        if np.any(bias != 0):
-            pops[name] = SpikingPopulation(name, pops[name].size, pops[name].model, bias=bias)
+            conns.append((f"{src}_to_{dst}", src, dst, np.eye(pops[src].size)))
+    for name, b in biases.items():
+        if np.any(b != 0):
+            pops[name] = Population(name, pops[name].size, replace(pops[name].model, bias=b))
     order = str(metadata.get("order", "")).split(",")
     if sorted(order) == sorted(pops):  # the exporter's order: loops keep which side reads the previous step
         pops = {name: pops[name] for name in order}
-    return SpikingNetwork(list(pops.values()), conns, dt=float(dt))
+    order = _sources_first(list(pops), [(src, dst) for _, src, dst, _ in conns])
+    projs = [Projection(name, src, dst, weight=w, delay=int(order.index(src) >= order.index(dst)))
+             for name, src, dst, w in conns]
+    return Network(list(pops.values()), projs, dt=float(dt))
+
+
+def _sources_first(names: list[str], edges: list[tuple[str, str]]) -> list[str]:
+    """Nodes sources-first (Kahn's algorithm, ties in list order); the members of a loop
+    follow in list order."""
+    preds = {n: {s for s, d in edges if d == n and s != n} for n in names}
+    order = []
+    while len(order) < len(names):
+        ready = [n for n in names if n not in order and preds[n] <= set(order)]
+        order.append(ready[0] if ready else next(n for n in names if n not in order))
+    return order
 
 
 def _size(name: str, values) -> int:
@@ -160,12 +193,12 @@ def _size(name: str, values) -> int:
     return int(np.prod(shape)) if shape else 1
 
 
-def _population(name: str, node) -> SpikingPopulation:
+def _population(name: str, node) -> Population:
     if isinstance(node, nir.Input):
         shape = np.asarray(next(iter(node.input_type.values())))
         if shape.size != 1:
             raise ValueError(f"NIR Input {name!r}: only flat inputs are supported, got shape {shape.tolist()}")
-        return SpikingPopulation(name, int(shape[0]), CurrentInput())
+        return Population(name, int(shape[0]), Input())
     if isinstance(node, nir.LIF):
         size = _size(name, node.v_threshold)
         model = LIF(tau=np.asarray(node.tau) / MS, r=node.r, v_leak=node.v_leak, v_threshold=node.v_threshold,
@@ -181,12 +214,13 @@ def _population(name: str, node) -> SpikingPopulation:
         size = _size(name, node.v_leak)
         model = LI(tau=np.asarray(node.tau) / MS, r=node.r, v_leak=node.v_leak)
     try:
-        return SpikingPopulation(name, size, model)
+        return Population(name, size, model)
     except ValueError as err:
         raise ValueError(f"NIR node {name!r}: {err}") from None
 
 
-def _affine_connections(graph, name, node, pops, biases) -> list[Connection]:
+def _affine_connections(graph, name, node, pops, biases) -> list[tuple]:
+    """(name, source, target, weight) of each projection an Affine/Linear node makes."""
     sources = [s for s, d in graph.edges if d == name]
     targets = [d for s, d in graph.edges if s == name]
     if len(sources) != 1 or sources[0] not in pops:
@@ -209,5 +243,5 @@ def _affine_connections(graph, name, node, pops, biases) -> list[Connection]:
                              f"{target!r} has {pops[target].size} neurons")
         if isinstance(node, nir.Affine) and node.bias is not None:
             biases[target] = biases[target] + np.broadcast_to(np.asarray(node.bias, dtype=float), (weight.shape[0],))
-        conns.append(Connection(name if len(targets) == 1 else f"{name}_{target}", sources[0], target, weight))
+        conns.append((name if len(targets) == 1 else f"{name}_{target}", sources[0], target, weight))
     return conns

@@ -1,4 +1,4 @@
-"""Export a SpikingNetwork as a standalone PyNN script of standard cell types.
+"""Export a spiking network as a standalone PyNN script of standard cell types.
 
 SpiNNaker (sPyNNaker) and NEST users, and anyone else who runs PyNN, get one Python file
 that builds the network with `sim.Population` / `sim.Projection`, runs every input sample
@@ -7,7 +7,7 @@ for t_sample ms from the initial state, and saves the spike counts per sample an
 weights, parameters and inputs travel inside the script (a base64 np.savez_compressed
 blob, its arrays listed in a comment), so the file is all a user needs.
 
-Mapping (neurosim.spiking's step; potentials are read as mV, times are ms, and every
+Mapping (neurosim.models.spiking's step; potentials are read as mV, times are ms, and every
 cell gets cm = CM = 1 nF, so that a current of 1 nA moves v by 1 mV/ms):
 
     LIF     -> IF_curr_delta   tau_m = tau, v_rest = v_leak, v_thresh = v_threshold,
@@ -34,7 +34,7 @@ checked), and pyNN.brian2 adds the weight as it is (v += w for IF_curr_delta, wh
 receptors are both v; ii += w for IF_curr_exp), so a positive weight on the inhibitory
 receptor would excite.
 
-The network's one CurrentInput population is no PyNN population: each connection from it
+The network's one Input population is no PyNN population: each projection from it
 is folded, with the target's bias, into the target's i_offset, set per sample by
 `pop.set(i_offset=...)` after `sim.reset()` (pyNN.brian2's reset returns parameters to
 their values at the first run, unlike PyNN's documentation says). A CubaLIF's I starts at
@@ -54,8 +54,8 @@ tests/test_pynn.py measures both on a 4-30-3 classifier on pyNN.brian2 (30 sampl
 than 1 spike in any sample, and the same winning class.
 Refused: IF (PyNN has no standard non-leaky integrate-and-fire cell), LI (a read-out
 that never spikes; no standard cell without a threshold), PoissonInput sources (not
-exported; only a CurrentInput drives the script), and anything but exactly one
-CurrentInput population.
+exported; only an Input drives the script), and anything but exactly one
+Input population.
 """
 from __future__ import annotations
 
@@ -68,7 +68,11 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.spiking import IF, LI, LIF, CubaLIF, CurrentInput, PoissonInput, SpikingNetwork
+from neurosim.models.rate import Input
+from neurosim.models.spiking import IF, LI, LIF, CubaLIF, PoissonInput, values
+from neurosim.network import Network
+
+from .nir import bias
 
 CM = 1.0  # nF, the membrane capacitance of every exported cell
 CELL = {LIF: "IF_curr_delta", CubaLIF: "IF_curr_exp"}
@@ -80,8 +84,8 @@ RESERVED = {"sim", "np", "base64", "io", "DATA", "DT", "T_SAMPLE", "DELAY", "CM"
             "from_list", "counts", "k", "x", "i", "pop", "segments", "seg", "st", "c", "brian2"}
 
 
-def _refuse(network: SpikingNetwork) -> str:
-    """The name of the one CurrentInput population; ValueError for what PyNN cannot take."""
+def _refuse(network: Network) -> str:
+    """The name of the one Input population; ValueError for what PyNN cannot take."""
     for pop in network.populations:
         if isinstance(pop.model, IF):
             raise ValueError(f"population {pop.name}: the IF model (non-leaky integrate-and-fire) has no "
@@ -91,16 +95,16 @@ def _refuse(network: SpikingNetwork) -> str:
                              "no PyNN standard cell type; only LIF and CubaLIF can be exported")
         if isinstance(pop.model, PoissonInput):
             raise ValueError(f"population {pop.name}: PoissonInput sources are not exported to PyNN; "
-                             "drive the network with one CurrentInput")
-    inputs = [p.name for p in network.populations if isinstance(p.model, CurrentInput)]
+                             "drive the network with one Input")
+    inputs = [p.name for p in network.populations if isinstance(p.model, Input)]
     if len(inputs) != 1:
-        raise ValueError(f"a PyNN export needs exactly one CurrentInput population, the network has {inputs}")
+        raise ValueError(f"a PyNN export needs exactly one Input population, the network has {inputs}")
     return inputs[0]
 
 
 def _scales(pop, dt: float) -> tuple[np.ndarray, np.ndarray]:
     """(nA of i_offset per unit of x, PyNN weight per unit of W), one value per neuron."""
-    p = pop.parameters()
+    p = values(pop.model, pop.size)
     if isinstance(pop.model, LIF):
         return CM * p["r"] / p["tau"], p["r"] * dt / p["tau"]
     return (CM * p["r"] * p["w_in"] / p["tau_mem"],
@@ -108,7 +112,7 @@ def _scales(pop, dt: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _cell_parameters(pop) -> dict[str, np.ndarray]:
-    p = pop.parameters()
+    p = values(pop.model, pop.size)
     if isinstance(pop.model, LIF):
         out = {"tau_m": p["tau"]}
     else:
@@ -122,7 +126,7 @@ def _literal(value: float) -> str:
     return repr(float(value))
 
 
-def pynn_script(network: SpikingNetwork, inputs: np.ndarray, t_sample: float, *,
+def pynn_script(network: Network, inputs: np.ndarray, t_sample: float, *,
                 simulator: str = "pyNN.brian2", out_counts: str = "counts.npz") -> str:
     """The PyNN script (source text) that runs `inputs` (samples, n_input), one sample per
     t_sample ms from the initial state, on `simulator` (a module such as "pyNN.brian2",
@@ -173,14 +177,14 @@ def pynn_script(network: SpikingNetwork, inputs: np.ndarray, t_sample: float, *,
         args = [f"{k}={value(f'{pop.name}_{k}', v, units.get(k, 'ms'))}" for k, v in params.items()]
         w_in = sum((c.weight for c in network.onto(pop.name) if c.source == input_name),
                    np.zeros((pop.size, input_pop.size)))
-        bias = value(f"{pop.name}_i_bias", gain * pop.bias, "nA, i_offset from the bias")
-        args.append(f"i_offset={bias}")
-        start = [f"v={value(f'{pop.name}_v0', pop.parameters()['v_leak'], 'mV, the initial v')}"]
+        b = value(f"{pop.name}_i_bias", gain * bias(pop), "nA, i_offset from the bias")
+        args.append(f"i_offset={b}")
+        start = [f"v={value(f'{pop.name}_v0', values(pop.model, pop.size)['v_leak'], 'mV, the initial v')}"]
         cuba = isinstance(pop.model, CubaLIF)
         driven_here = any(c.source == input_name for c in network.onto(pop.name))
         if cuba and not driven_here:  # I starts at 0: an initial synaptic current -i_offset, decaying with tau_syn
-            start += [f"isyn_exc={value(f'{pop.name}_isyn_exc0', np.maximum(-gain * pop.bias, 0.0), 'nA')}",
-                      f"isyn_inh={value(f'{pop.name}_isyn_inh0', np.minimum(-gain * pop.bias, 0.0), 'nA')}"]
+            start += [f"isyn_exc={value(f'{pop.name}_isyn_exc0', np.maximum(-gain * bias(pop), 0.0), 'nA')}",
+                      f"isyn_inh={value(f'{pop.name}_isyn_inh0', np.minimum(-gain * bias(pop), 0.0), 'nA')}"]
         model = type(pop.model).__name__
         lines += [f"# {pop.name}: neurosim {model} -> {cell}", f"#   {FORMULAS[type(pop.model)]}",
                   f"{var[pop.name]} = sim.Population({pop.size}, sim.{cell}(",
@@ -192,8 +196,8 @@ def pynn_script(network: SpikingNetwork, inputs: np.ndarray, t_sample: float, *,
         if driven_here:
             w = array(f"{pop.name}_w_in", gain[:, None] * w_in,
                       f"nA per unit of {input_name}, i_offset from the input (post, pre)")
-            driven.append((var[pop.name], w, bias, cuba))
-    for conn in network.connections:
+            driven.append((var[pop.name], w, b, cuba))
+    for conn in network.projections:
         if conn.source == input_name:
             continue
         _, scale = scales[conn.target]
@@ -300,7 +304,7 @@ sim.end()
 '''
 
 
-def write_pynn_script(network: SpikingNetwork, path, inputs: np.ndarray, t_sample: float, **kw) -> Path:
+def write_pynn_script(network: Network, path, inputs: np.ndarray, t_sample: float, **kw) -> Path:
     """Write pynn_script(network, inputs, t_sample, **kw) to `path`; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurosim.neurons import activation, activation_derivative
+from neurosim import activations
 
 RULES = ("bp", "fa")
 
@@ -30,13 +30,13 @@ def train(weights: list[np.ndarray], x, y, hidden: str, output: str, rule: str, 
         r, v = [np.atleast_2d(x[start:start + batch])], []
         for w, a in zip(ws, acts):
             v.append(r[-1] @ w.T)
-            r.append(activation(a)(v[-1]))
-        delta = activation_derivative(output, v[-1]) * (y[start:start + batch] - r[-1])
+            r.append(activations.numpy(a)(v[-1]))
+        delta = activations.derivative(output, v[-1]) * (y[start:start + batch] - r[-1])
         for l in range(len(ws) - 1, -1, -1):
             step = eta * delta.T @ r[l] / batch
             if l:
                 back = delta @ (ws[l] if rule == "bp" else feedback[l].T)
-                delta = activation_derivative(acts[l - 1], v[l - 1]) * back
+                delta = activations.derivative(acts[l - 1], v[l - 1]) * back
             ws[l] = ws[l] + step
             if rule == "bp":
                 feedback[l] = ws[l].T

@@ -4,7 +4,7 @@ The rate network is the microcircuit's effective network (metrics.feedforward):
 u_l = k_l W_l r_{l-1}, r_l = phi(u_l). The spiking network replaces each r_l (l >= 1)
 by the spikes of LIF neurons (r = 1, v_leak = 0, v_reset = 0, threshold theta, time
 constant tau) that fire `rate` spikes per step at r_l = 1; the input r_0 stays analog
-(a CurrentInput). With tau much longer than the interspike interval a LIF integrates
+(an Input). With tau much longer than the interspike interval a LIF integrates
 like an IF neuron, v grows by dt/tau x per step and fires at x dt/(tau theta) per step,
 so relu(a u + c) is reproduced by
 
@@ -24,11 +24,13 @@ the LIF without its leak).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from neurosim.spiking import IF, LIF, Connection, CubaLIF, CurrentInput, SpikingNetwork, SpikingPopulation
+from neurosim.models.rate import Input
+from neurosim.models.spiking import IF, LIF, CubaLIF
+from neurosim.network import Network, Population, Projection
 
 from .metrics import basal_factors, feedforward
 
@@ -63,9 +65,10 @@ class ConversionSettings:
             raise ValueError(f"conversion rate must be <= 1 spike per step, got {self.rate}")
 
 
-def to_spiking(cfg, weights: list[np.ndarray], settings: ConversionSettings = ConversionSettings()) -> SpikingNetwork:
+def to_spiking(cfg, weights: list[np.ndarray], settings: ConversionSettings = ConversionSettings()) -> Network:
     """The forward pathway x -> P1 -> ... -> PN of a microcircuit (config `cfg`, forward
-    weights W_1..W_N) as a spiking network of LIF populations named like the microcircuit's."""
+    weights W_1..W_N) as a spiking network of LIF populations named like the microcircuit's,
+    each layer reading the one below in the same step (delay 0)."""
     if cfg.activation not in CONVERTIBLE:
         raise ValueError(f"activation {cfg.activation!r} does not convert to spikes; train with one of "
                          f"{sorted(CONVERTIBLE)}")
@@ -73,7 +76,7 @@ def to_spiking(cfg, weights: list[np.ndarray], settings: ConversionSettings = Co
     s = settings
     gain = s.threshold * s.tau / s.dt
     model = NEURONS[s.neuron](s)
-    pops = [SpikingPopulation("x", cfg.layers[0], CurrentInput())]
+    pops = [Population("x", cfg.layers[0], Input())]
     conns, paired = [], False  # paired: the source layer is a (relu(z), relu(z - 1)) pair
     for l, (k, w) in enumerate(zip(basal_factors(cfg), weights), start=1):
         w = gain * a * k * (s.rate if l == 1 else 1.0) * np.asarray(w, dtype=float)
@@ -83,12 +86,12 @@ def to_spiking(cfg, weights: list[np.ndarray], settings: ConversionSettings = Co
         paired = cfg.activation == "hard_sigmoid" and l < cfg.n_layers
         if paired:
             w, bias = np.vstack([w, w]), np.concatenate([bias, bias - gain * s.rate])
-        pops.append(SpikingPopulation(f"P{l}", len(bias), model, bias=bias))
-        conns.append(Connection(f"W{l}", pops[-2].name, f"P{l}", w))
-    return SpikingNetwork(pops, conns, dt=s.dt)
+        pops.append(Population(f"P{l}", len(bias), replace(model, bias=bias)))
+        conns.append(Projection(f"W{l}", pops[-2].name, f"P{l}", weight=w, delay=0))
+    return Network(pops, conns, dt=s.dt)
 
 
-def output_population(network: SpikingNetwork) -> str:
+def output_population(network: Network) -> str:
     """The last population in the network's order: the classifier's read-out."""
     return network.order[-1]
 
@@ -128,12 +131,12 @@ def load_trained(path) -> Trained:
 
 def rate_predictions(cfg, weights, x) -> np.ndarray:
     """Classes of the rate network (argmax of r_N)."""
-    from neurosim.neurons import activation
+    from neurosim import activations
 
-    return np.argmax(activation(cfg.activation)(feedforward(cfg, weights, x)[-1]), axis=1)
+    return np.argmax(activations.numpy(cfg.activation)(feedforward(cfg, weights, x)[-1]), axis=1)
 
 
-def spike_counts(network: SpikingNetwork, x, t_sample: float, backend: str = "torch", **options) -> np.ndarray:
+def spike_counts(network: Network, x, t_sample: float, backend: str = "torch", **options) -> np.ndarray:
     """Output spike counts (samples, classes) of the spiking network shown each row of x
     for t_sample ms from rest: all samples as one minibatch on torch, one after another
     (state reset in between) on brian2."""
@@ -145,13 +148,13 @@ def spike_counts(network: SpikingNetwork, x, t_sample: float, backend: str = "to
     size = network.population(out).size
     recording = Recording(spikes=[out])
     if backend == "torch":
-        from neurosim.backends.torch_spiking import TorchSpikingSimulator
+        from neurosim.backends.torch import TorchSimulator
 
-        result = TorchSpikingSimulator(network, **options).run(Schedule(t_sample, {"x": x[None]}), recording)
+        result = TorchSimulator(network, samples=len(x), **options).run(Schedule(t_sample, {"x": x[None]}), recording)
         return result.spikes[out].counts(size, [0.0, t_sample], samples=len(x))[0]
     if backend == "brian2":
-        from neurosim.backends.brian2_spiking import Brian2SpikingSimulator
+        from neurosim.backends.brian2 import Brian2Simulator
 
-        result = Brian2SpikingSimulator(network, **options).run(Schedule(t_sample, {"x": x}), recording, reset=True)
+        result = Brian2Simulator(network, **options).run(Schedule(t_sample, {"x": x}), recording, reset=True)
         return result.spikes[out].counts(size, np.arange(len(x) + 1) * t_sample)[:, 0, :]
     raise ValueError(f"backend must be 'torch' or 'brian2', got {backend!r}")

@@ -21,10 +21,11 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from neurosim.models.dendritic import interneuron, output_pyramidal, pyramidal
+from neurosim.models.rate import Input
 from neurosim.network import Network, Population, Projection
-from neurosim.neurons import RateInput, interneuron, output_pyramidal, pyramidal
 from neurosim.noise import OUNoise
-from neurosim.plasticity import DendriticPrediction, Fixed, PhaselessAlignment, Silencing, Tied
+from neurosim.rules import DendriticPrediction, PhaselessAlignment, Silencing
 
 FEEDBACK_MODES = ("bp", "fa", "pal")
 SPS_MODES = ("set", "random")
@@ -154,7 +155,7 @@ def build(cfg: MicrocircuitConfig, weights: dict[str, np.ndarray]) -> Network:
     """The microcircuit as a network description, with the given weights."""
     n, N = cfg.layers, cfg.n_layers
     g = dict(g_l=cfg.g_l, activation=cfg.activation, prospective=cfg.prospective)
-    pops = [Population("x", n[0], RateInput())]
+    pops = [Population("x", n[0], Input())]
     noise = OUNoise("apical", cfg.sigma, cfg.tau_xi) if cfg.noisy else None
     for l in range(1, N + 1):
         if l == N:
@@ -170,9 +171,9 @@ def build(cfg: MicrocircuitConfig, weights: dict[str, np.ndarray]) -> Network:
                                 DendriticPrediction(cfg.eta_fw[l - 1], cfg.tau_lo)))
     for l in range(1, N):
         if cfg.feedback == "bp":
-            projs.append(Projection(f"B{l}", f"P{l + 1}", f"P{l}", "apical", None, Tied(f"W{l + 1}")))
+            projs.append(Projection(f"B{l}", f"P{l + 1}", f"P{l}", "apical", tied=f"W{l + 1}"))
         else:
-            rule = Fixed() if cfg.feedback == "fa" else \
+            rule = None if cfg.feedback == "fa" else \
                 PhaselessAlignment(cfg.eta_bw[l - 1], cfg.alpha[l - 1], cfg.tau_hp)
             projs.append(Projection(f"B{l}", f"P{l + 1}", f"P{l}", "apical", weights[f"B{l}"], rule))
         projs.append(Projection(f"WIP{l}", f"P{l}", f"I{l}", "dendrite", weights[f"WIP{l}"],

@@ -28,7 +28,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neurosim.rates import Clamp, Hebbian, Leaky, RateNetwork, RatePopulation, RateProjection
+from neurosim.models.rate import Input, Leaky
+from neurosim.network import Network, Population, Projection
+from neurosim.noise import WhiteNoise
+from neurosim.rules import Hebbian
 
 from .rate_models import check_config, feedforward, forward_weights, from_dict, one_pass
 
@@ -108,45 +111,48 @@ def initial_weights(cfg: Config, seed: int) -> dict[str, np.ndarray]:
     return weights
 
 
-def build(cfg: Config, weights: dict[str, np.ndarray]) -> RateNetwork:
+def build(cfg: Config, weights: dict[str, np.ndarray]) -> Network:
+    """The circuit above; the clamps x0 and y reach their targets in the same step
+    (delay 0), everything else one step later."""
     L, dt = cfg.n_layers, cfg.dt
     fast = Leaky(tau=dt)
-    pops = [RatePopulation("x0", cfg.layers[0], Clamp()), RatePopulation("y", cfg.layers[-1], Clamp())]
+    pops = [Population("x0", cfg.layers[0], Input()), Population("y", cfg.layers[-1], Input())]
     projs = []
     for l in range(1, L + 1):
         n, f = cfg.layers[l], cfg.act(l)
-        pops += [RatePopulation(f"b{l}", n, Leaky(cfg.tau_v, activation=f)), RatePopulation(f"a{l}", n, fast),
-                 RatePopulation(f"v{l}", n, Leaky(cfg.tau_v, activation=f)), RatePopulation(f"d{l}", n, fast)]
-        source = "x0" if l == 1 else f"v{l - 1}"
-        projs += [RateProjection(f"W{l}", source, f"b{l}", weights[f"W{l}"], rule=Hebbian(cfg.eta_w, post=f"d{l}")),
-                  RateProjection(f"W{l}_v{l}", source, f"v{l}", shared=f"W{l}"),
-                  RateProjection(f"Q{l}", "u", f"a{l}", weights[f"Q{l}"], signal="value",
-                                 rule=Hebbian(-cfg.eta_q, pre="u_hp", decay=cfg.beta)),
-                  RateProjection(f"a{l}_v{l}", f"a{l}", f"v{l}", kind="one_to_one", signal="value"),
-                  RateProjection(f"v{l}_d{l}", f"v{l}", f"d{l}", kind="one_to_one"),
-                  RateProjection(f"b{l}_d{l}", f"b{l}", f"d{l}", kind="one_to_one", scale=-1.0)]
+        pops += [Population(f"b{l}", n, Leaky(cfg.tau_v, activation=f)), Population(f"a{l}", n, fast),
+                 Population(f"v{l}", n, Leaky(cfg.tau_v, activation=f)), Population(f"d{l}", n, fast)]
+        source, delay = ("x0", 0) if l == 1 else (f"v{l - 1}", 1)
+        projs += [Projection(f"W{l}", source, f"b{l}", weight=weights[f"W{l}"], rule=Hebbian(cfg.eta_w, post=f"d{l}"),
+                             delay=delay),
+                  Projection(f"W{l}_v{l}", source, f"v{l}", shared=f"W{l}", delay=delay),
+                  Projection(f"Q{l}", "u", f"a{l}", weight=weights[f"Q{l}"], signal="value",
+                             rule=Hebbian(-cfg.eta_q, pre="u_hp", decay=cfg.beta)),
+                  Projection(f"a{l}_v{l}", f"a{l}", f"v{l}", kind="one_to_one", signal="value"),
+                  Projection(f"v{l}_d{l}", f"v{l}", f"d{l}", kind="one_to_one"),
+                  Projection(f"b{l}_d{l}", f"b{l}", f"d{l}", kind="one_to_one", scale=-1.0)]
         if cfg.sigma:
             # n_l: tau_noise dn/dt = -n + sigma sqrt(2 tau_noise) xi has standard deviation sigma
-            pops.append(RatePopulation(f"n{l}", n, Leaky(cfg.tau_noise, sigma=cfg.sigma * np.sqrt(2.0))))
-            projs.append(RateProjection(f"n{l}_a{l}", f"n{l}", f"a{l}", kind="one_to_one", signal="value"))
+            pops.append(Population(f"n{l}", n, Leaky(cfg.tau_noise), WhiteNoise(cfg.sigma * np.sqrt(2.0))))
+            projs.append(Projection(f"n{l}_a{l}", f"n{l}", f"a{l}", kind="one_to_one", signal="value"))
         if cfg.lam < 1:
-            pops.append(RatePopulation(f"ff{l}", n, Leaky(tau=dt, activation=f)))
-            projs.append(RateProjection(f"W{l}_ff", "x0" if l == 1 else f"ff{l - 1}", f"ff{l}", shared=f"W{l}"))
-    pops += [RatePopulation("e", cfg.layers[-1], fast), RatePopulation("u_int", cfg.layers[-1],
-                                                                       Leaky(cfg.tau_u, leak=cfg.alpha)),
-             RatePopulation("u", cfg.layers[-1], fast), RatePopulation("u_low", cfg.layers[-1], Leaky(cfg.tau_hp)),
-             RatePopulation("u_hp", cfg.layers[-1], fast)]
-    projs += [RateProjection("y_e", "y", "e", kind="one_to_one", signal="value", scale=cfg.lam),
-              RateProjection("r_e", f"v{L}", "e", kind="one_to_one", scale=-1.0),
-              RateProjection("e_uint", "e", "u_int", kind="one_to_one", signal="value"),
-              RateProjection("uint_u", "u_int", "u", kind="one_to_one", signal="value"),
-              RateProjection("e_u", "e", "u", kind="one_to_one", signal="value", scale=cfg.k_p),
-              RateProjection("u_u_low", "u", "u_low", kind="one_to_one", signal="value"),
-              RateProjection("u_u_hp", "u", "u_hp", kind="one_to_one", signal="value"),
-              RateProjection("low_u_hp", "u_low", "u_hp", kind="one_to_one", signal="value", scale=-1.0)]
+            pops.append(Population(f"ff{l}", n, Leaky(tau=dt, activation=f)))
+            projs.append(Projection(f"W{l}_ff", "x0" if l == 1 else f"ff{l - 1}", f"ff{l}", shared=f"W{l}",
+                                    delay=int(l > 1)))
+    pops += [Population("e", cfg.layers[-1], fast), Population("u_int", cfg.layers[-1], Leaky(cfg.tau_u, leak=cfg.alpha)),
+             Population("u", cfg.layers[-1], fast), Population("u_low", cfg.layers[-1], Leaky(cfg.tau_hp)),
+             Population("u_hp", cfg.layers[-1], fast)]
+    projs += [Projection("y_e", "y", "e", kind="one_to_one", signal="value", scale=cfg.lam, delay=0),
+              Projection("r_e", f"v{L}", "e", kind="one_to_one", scale=-1.0),
+              Projection("e_uint", "e", "u_int", kind="one_to_one", signal="value"),
+              Projection("uint_u", "u_int", "u", kind="one_to_one", signal="value"),
+              Projection("e_u", "e", "u", kind="one_to_one", signal="value", scale=cfg.k_p),
+              Projection("u_u_low", "u", "u_low", kind="one_to_one", signal="value"),
+              Projection("u_u_hp", "u", "u_hp", kind="one_to_one", signal="value"),
+              Projection("low_u_hp", "u_low", "u_hp", kind="one_to_one", signal="value", scale=-1.0)]
     if cfg.lam < 1:
-        projs.append(RateProjection("ff_e", f"ff{L}", "e", kind="one_to_one", scale=1.0 - cfg.lam))
-    return RateNetwork(pops, projs, dt=dt)
+        projs.append(Projection("ff_e", f"ff{L}", "e", kind="one_to_one", scale=1.0 - cfg.lam))
+    return Network(pops, projs, dt=dt)
 
 
 def schedule(cfg: Config, x, y, batch: int = 1):
@@ -164,18 +170,18 @@ def forward(cfg: Config, weights: dict[str, np.ndarray], x) -> np.ndarray:
 def jacobian(cfg: Config, weights: dict[str, np.ndarray], x) -> np.ndarray:
     """J = dr_L/dv at the feed-forward state of one sample x: (n_L, sum_l n_l), the
     blocks for v_1 .. v_L side by side."""
-    from neurosim.neurons import activation_derivative
+    from neurosim import activations
 
     ws = [weights[f"W{l}"] for l in range(1, cfg.n_layers + 1)]
     v, r = [], np.asarray(x, dtype=float)
     for l, w in enumerate(ws, start=1):
         v.append(w @ r)
         r = feedforward([w], r, cfg.act(l), cfg.act(l))[0][0]
-    blocks, back = [], np.diag(activation_derivative(cfg.act(cfg.n_layers), v[-1]))
+    blocks, back = [], np.diag(activations.derivative(cfg.act(cfg.n_layers), v[-1]))
     for l in range(cfg.n_layers, 0, -1):
         blocks.insert(0, back)
         if l > 1:
-            back = back @ ws[l - 1] @ np.diag(activation_derivative(cfg.act(l - 1), v[l - 2]))
+            back = back @ ws[l - 1] @ np.diag(activations.derivative(cfg.act(l - 1), v[l - 2]))
     return np.hstack(blocks)
 
 

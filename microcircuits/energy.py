@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neurosim.rates import Clamp, Hebbian, Leaky, RateNetwork, RatePopulation, RateProjection
+from neurosim.models.rate import Input, Leaky
+from neurosim.network import Network, Population, Projection
+from neurosim.rules import Hebbian
 from neurosim.schedule import Schedule
 
-from neurosim.neurons import activation
+from neurosim import activations
 
 from .rate_models import forward_weights, from_dict, one_pass
 
@@ -69,7 +71,7 @@ def initial_weights(cfg: EnergyConfig, seed: int, scale: float = 1.0) -> dict[st
 def forward(cfg: EnergyConfig, weights, x) -> np.ndarray:
     """The prediction with the output free: mu_l = W_l f(x_{l-1}) all the way up (E = 0);
     the output neurons x_L are value neurons, so the answer is x_L = mu_L (pre-activation)."""
-    f = activation(cfg.activation)
+    f = activations.numpy(cfg.activation)
     x_l = np.atleast_2d(np.asarray(x, dtype=float))
     for l, w in enumerate(_as_list(cfg, weights)):
         x_l = (x_l if l == 0 else f(x_l)) @ w.T
@@ -80,24 +82,26 @@ def _as_list(cfg: EnergyConfig, weights) -> list[np.ndarray]:
     return [weights[f"W{l}"] for l in range(1, cfg.n_layers + 1)] if isinstance(weights, dict) else list(weights)
 
 
-def build(cfg: EnergyConfig, weights) -> RateNetwork:
+def build(cfg: EnergyConfig, weights) -> Network:
     """x0 (input clamp) -> ... -> xL (target clamp), error neurons e1..eL, W1..WL
-    (weights: a list or {"W1": ..})."""
+    (weights: a list or {"W1": ..}). The clamps' values reach their targets in the same
+    step (delay 0), everything else one step later."""
     L, weights = cfg.n_layers, _as_list(cfg, weights)
-    pops = [RatePopulation("x0", cfg.layers[0], Clamp())]
+    pops = [Population("x0", cfg.layers[0], Input())]
     for l in range(1, L):
-        pops.append(RatePopulation(f"x{l}", cfg.layers[l], Leaky(cfg.tau_x, leak=0.0, activation=cfg.activation)))
-    pops.append(RatePopulation(f"x{L}", cfg.layers[L], Clamp(cfg.activation)))
-    pops += [RatePopulation(f"e{l}", cfg.layers[l], Leaky(cfg.tau_e)) for l in range(1, L + 1)]
+        pops.append(Population(f"x{l}", cfg.layers[l], Leaky(cfg.tau_x, leak=0.0, activation=cfg.activation)))
+    pops.append(Population(f"x{L}", cfg.layers[L], Input(cfg.activation)))
+    pops += [Population(f"e{l}", cfg.layers[l], Leaky(cfg.tau_e)) for l in range(1, L + 1)]
     projs = []
     for l in range(1, L + 1):
-        projs += [RateProjection(f"W{l}", f"x{l - 1}", f"e{l}", weights[l - 1], scale=-1.0, rule=Hebbian(cfg.eta)),
-                  RateProjection(f"x{l}_e{l}", f"x{l}", f"e{l}", kind="one_to_one", signal="value")]
+        projs += [Projection(f"W{l}", f"x{l - 1}", f"e{l}", weight=weights[l - 1], scale=-1.0, rule=Hebbian(cfg.eta),
+                             delay=int(l > 1)),
+                  Projection(f"x{l}_e{l}", f"x{l}", f"e{l}", kind="one_to_one", signal="value", delay=int(l < L))]
         if l < L:
-            projs += [RateProjection(f"e{l}_x{l}", f"e{l}", f"x{l}", kind="one_to_one", signal="value", scale=-1.0),
-                      RateProjection(f"W{l + 1}T", f"e{l + 1}", f"x{l}", tied=f"W{l + 1}", signal="value",
-                                     gain="derivative")]
-    return RateNetwork(pops, projs, dt=cfg.dt)
+            projs += [Projection(f"e{l}_x{l}", f"e{l}", f"x{l}", kind="one_to_one", signal="value", scale=-1.0),
+                      Projection(f"W{l + 1}T", f"e{l + 1}", f"x{l}", tied=f"W{l + 1}", signal="value",
+                                 gain="derivative")]
+    return Network(pops, projs, dt=cfg.dt)
 
 
 def schedule(cfg: EnergyConfig, inputs, targets, batch: int = 1) -> Schedule:

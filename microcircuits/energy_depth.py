@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from neurosim.backends.torch_rates import TorchRateSimulator
+from neurosim.backends.torch import TorchSimulator
 from neurosim.recording import Recording
 
 from .energy import EnergyConfig, build, relaxed_linear, schedule
@@ -97,7 +97,7 @@ def prospective_step(weights, x, y, lr: float = LR, t_pres: float | None = None)
     cfg = EnergyConfig(layers=[weights[0].shape[1]] + [w.shape[0] for w in weights], tau_x=TAU_X, tau_e=TAU_E,
                        eta=lr / t_pres, t_pres=t_pres, dt=DT)
     hidden = [f"x{l}" for l in range(1, L)]
-    run = TorchRateSimulator(build(cfg, weights), dtype="float64").run(
+    run = TorchSimulator(build(cfg, weights), dtype="float64").run(
         schedule(cfg, [x], [y]), Recording({name: ["z"] for name in hidden}, dt=t_pres))
     residual = 0.0
     if hidden:

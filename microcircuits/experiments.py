@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import datasets
-from neurosim.neurons import ACTIVATIONS, activation
+from neurosim import activations
 from neurosim.recording import DivergenceError, Recording, Trace, write_results, write_summary
 from neurosim.schedule import Schedule
 
@@ -123,16 +123,16 @@ def _teacher_student(task: dict, cfg, seed: int) -> Task:
     return _teacher_data(task, cfg.layers[0], lambda x: feedforward(teacher_cfg, teacher, x)[-1], seed)
 
 
-def network_teacher_task(task: dict, layers: list[int], activations, seed: int) -> Task:
-    """The teacher network r_l = f(W_l r_{l-1}) (f: activations = [hidden, output]) with
+def network_teacher_task(task: dict, layers: list[int], acts, seed: int) -> Task:
+    """The teacher network r_l = f(W_l r_{l-1}) (f: acts = [hidden, output]) with
     layers task.teacher_layers (default: the student's) and weights N(0, teacher_init^2 /
     n_{l-1}) (a pair [lo, hi]: U[lo, hi]) gives the targets; every model (dendritic and
     the rate circuits) sees the same data for the same seed."""
     teacher_layers = _teacher_layers(task, layers)
-    if not (isinstance(activations, (list, tuple)) and len(activations) == 2
-            and all(a in ACTIVATIONS for a in activations)):
+    if not (isinstance(acts, (list, tuple)) and len(acts) == 2
+            and all(a in activations.NAMES for a in acts)):
         raise ValueError(f"task.teacher_activation must be [hidden, output], each one of "
-                         f"{sorted(ACTIVATIONS)}, got {activations!r}")
+                         f"{sorted(activations.NAMES)}, got {acts!r}")
     scale = task["teacher_init"]
     if isinstance(scale, (list, tuple)):
         if len(scale) != 2 or not scale[0] <= scale[1]:
@@ -141,7 +141,7 @@ def network_teacher_task(task: dict, layers: list[int], activations, seed: int) 
         teacher = [rng.uniform(scale[0], scale[1], (n, m)) for m, n in zip(teacher_layers[:-1], teacher_layers[1:])]
     else:
         teacher = list(rate_models.forward_weights(teacher_layers, seed + 10_000, float(scale)).values())
-    return _teacher_data(task, layers[0], lambda x: rate_models.feedforward(teacher, x, *activations)[-1], seed)
+    return _teacher_data(task, layers[0], lambda x: rate_models.feedforward(teacher, x, *acts)[-1], seed)
 
 
 def _teacher_layers(task: dict, layers: list[int]) -> list[int]:
@@ -297,7 +297,7 @@ def compute_metrics(result, task: Task, schedule: Schedule, starts: list, cfg, o
     until the next snapshot against backprop's summed steps for the samples learned in
     between, at the snapshot's weights)."""
     metrics = {}
-    phi = activation(cfg.activation)
+    phi = activations.numpy(cfg.activation)
     if starts:
         volts = result.traces[f"{out}.u_breve"]
         n_test = len(task.test_x)

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neurosim.rates import Clamp, Hebbian, Leaky, RateNetwork, RatePopulation, RateProjection
+from neurosim.models.rate import Input, Leaky
+from neurosim.network import Network, Population, Projection
+from neurosim.rules import Hebbian
 
 from .rate_models import check_config, feedforward, forward_weights, from_dict, one_pass
 
@@ -88,29 +90,30 @@ def check_stable(cfg: Config, weights: dict[str, np.ndarray]) -> None:
                              f"has real part {largest:+.3g} >= 0{hint}")
 
 
-def build(cfg: Config, weights: dict[str, np.ndarray]) -> RateNetwork:
+def build(cfg: Config, weights: dict[str, np.ndarray]) -> Network:
+    """The circuit above; the clamps x0 and y reach their targets in the same step
+    (delay 0), everything else one step later."""
     check_stable(cfg, weights)
     L, dt = cfg.n_layers, cfg.dt
     fast = Leaky(tau=dt)
-    pops = [RatePopulation("x0", cfg.layers[0], Clamp()), RatePopulation("y", cfg.layers[-1], Clamp()),
-            RatePopulation(f"delta{L}", cfg.layers[-1], fast)]
-    pops += [RatePopulation(f"h{l}", cfg.layers[l], fast) for l in range(1, L + 1)]
-    projs = [RateProjection("y_delta", "y", f"delta{L}", kind="one_to_one", signal="value"),
-             RateProjection("h_delta", f"h{L}", f"delta{L}", kind="one_to_one", signal="value", scale=-1.0)]
+    pops = [Population("x0", cfg.layers[0], Input()), Population("y", cfg.layers[-1], Input()),
+            Population(f"delta{L}", cfg.layers[-1], fast)]
+    pops += [Population(f"h{l}", cfg.layers[l], fast) for l in range(1, L + 1)]
+    projs = [Projection("y_delta", "y", f"delta{L}", kind="one_to_one", signal="value", delay=0),
+             Projection("h_delta", f"h{L}", f"delta{L}", kind="one_to_one", signal="value", scale=-1.0)]
     for l in range(1, L + 1):
         error = f"delta{L}" if l == L else f"rx{l + 1}"
-        projs.append(RateProjection(f"W{l}", "x0" if l == 1 else f"h{l - 1}", f"h{l}", weights[f"W{l}"],
-                                    signal="value", rule=Hebbian(cfg.eta, post=error)))
+        projs.append(Projection(f"W{l}", "x0" if l == 1 else f"h{l - 1}", f"h{l}", weight=weights[f"W{l}"],
+                                signal="value", rule=Hebbian(cfg.eta, post=error), delay=int(l > 1)))
         if l == 1:
             continue
-        pops += [RatePopulation(f"ry{l}", cfg.layers[l], Leaky(cfg.tau_f, leak=cfg.alpha)),
-                 RatePopulation(f"rx{l}", cfg.layers[l - 1], Leaky(cfg.tau_f))]
+        pops += [Population(f"ry{l}", cfg.layers[l], Leaky(cfg.tau_f, leak=cfg.alpha)),
+                 Population(f"rx{l}", cfg.layers[l - 1], Leaky(cfg.tau_f))]
         feedback = dict(tied=f"W{l}", scale=-1.0) if cfg.feedback == "transpose" else dict(weight=weights[f"B{l}"])
-        projs += [RateProjection(f"W{l}_loop", f"rx{l}", f"ry{l}", shared=f"W{l}", signal="value"),
-                  RateProjection(f"delta{l}_ry{l}", error, f"ry{l}", kind="one_to_one",
-                                 signal="value", scale=-1.0),
-                  RateProjection(f"B{l}", f"ry{l}", f"rx{l}", signal="value", **feedback)]
-    return RateNetwork(pops, projs, dt=dt)
+        projs += [Projection(f"W{l}_loop", f"rx{l}", f"ry{l}", shared=f"W{l}", signal="value"),
+                  Projection(f"delta{l}_ry{l}", error, f"ry{l}", kind="one_to_one", signal="value", scale=-1.0),
+                  Projection(f"B{l}", f"ry{l}", f"rx{l}", signal="value", **feedback)]
+    return Network(pops, projs, dt=dt)
 
 
 def schedule(cfg: Config, x, y, batch: int = 1):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurosim.neurons import activation, activation_derivative
+from neurosim import activations
 
 
 def angle_deg(a, b) -> float:
@@ -34,7 +34,7 @@ def basal_factors(cfg) -> list[float]:
 def feedforward(cfg, weights: list, x) -> list[np.ndarray]:
     """The effective network the microcircuit computes in the self-predicting state:
     vhat_l = k_l W_l r_{l-1}, r_l = phi(vhat_l). Returns [vhat_1 .. vhat_N] (rows = samples)."""
-    phi = activation(cfg.activation)
+    phi = activations.numpy(cfg.activation)
     r, out = np.atleast_2d(x), []
     for k, w in zip(basal_factors(cfg), weights):
         v = k * r @ w.T
@@ -51,14 +51,14 @@ def backprop_updates(cfg, weights: list, x, u_tgt) -> list[np.ndarray]:
     and angles are those of the gradient step."""
     x = np.atleast_2d(np.asarray(x, dtype=float))
     v = feedforward(cfg, weights, x)
-    phi = activation(cfg.activation)
+    phi = activations.numpy(cfg.activation)
     rates = [x] + [phi(vl) for vl in v]
     delta = np.atleast_2d(np.asarray(u_tgt, dtype=float)) - v[-1]
     updates = [None] * len(weights)
     for l in range(len(weights) - 1, -1, -1):
         updates[l] = delta.T @ rates[l]
         if l > 0:
-            delta = activation_derivative(cfg.activation, v[l - 1]) * (delta @ weights[l])
+            delta = activations.derivative(cfg.activation, v[l - 1]) * (delta @ weights[l])
     return updates
 
 
@@ -66,5 +66,5 @@ def alignment_target(cfg, weights: list, x, l: int) -> np.ndarray:
     """What PAL's noise correlation measures for B_l (l = 1..N-1): the sample mean of
     phi'_l W_{l+1}^T phi'_{l+1}, with phi' at the effective network's vhat for the rows of x."""
     v = feedforward(cfg, weights, x)
-    d_l, d_up = (activation_derivative(cfg.activation, v[k]) for k in (l - 1, l))
+    d_l, d_up = (activations.derivative(cfg.activation, v[k]) for k in (l - 1, l))
     return weights[l].T * (d_l.T @ d_up) / len(v[0])

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.rates import DERIVATIVES
+from neurosim import activations
 from neurosim.recording import RunResult, Trace, write_results, write_summary
 
 from . import baselines, rate_models
@@ -70,8 +70,8 @@ class MLPConfig:
             raise ValueError(f"layers must list at least two positive integer sizes, got {self.layers!r}")
         self.layers = [int(n) for n in self.layers]
         for name in ("activation", "output_activation"):
-            if getattr(self, name) not in DERIVATIVES:
-                raise ValueError(f"{name} must be one of {sorted(DERIVATIVES)}, got {getattr(self, name)!r}")
+            if getattr(self, name) not in activations.NAMES:
+                raise ValueError(f"{name} must be one of {sorted(activations.NAMES)}, got {getattr(self, name)!r}")
         if self.rule not in baselines.RULES:
             raise ValueError(f"rule must be one of {baselines.RULES}, got {self.rule!r}")
         for name in ("eta", "init_w"):
@@ -140,17 +140,11 @@ def make_rate_config(user: dict) -> dict:
             raise ValueError(f"run.batch = {batch} needs run.backend = 'torch' (Brian2 presents one sample at a time)")
         if run["replicas"] != 1:
             raise ValueError(f"run.replicas = {run['replicas']!r}: model {model!r} runs one seed per run")
-        if run["compile"]:
-            raise ValueError(f"run.compile: model {model!r} runs the torch rate step uncompiled")
         if run["backend"] == "brian2":
             from neurosim.backends.brian2 import TARGETS
 
             if run["target"] not in TARGETS:
                 raise ValueError(f"run.target must be one of {TARGETS}, got {run['target']!r}")
-            if run["target"] == "cpp_standalone":
-                raise ValueError("run.target = 'cpp_standalone' cannot run the rate circuits (Brian2RateSimulator "
-                                 "sets all-to-all weights from the synapses' indices, which standalone code has only "
-                                 "after the run); use 'cython' or 'numpy', or run.backend = 'torch'")
     return config
 
 
@@ -257,13 +251,14 @@ def _mlp_forward(cfg: MLPConfig, weights: dict, x) -> np.ndarray:
 
 def _simulator(net, run: dict, seed: int, out_dir: Path):
     if run["backend"] == "torch":
-        from neurosim.backends.torch_rates import TorchRateSimulator
+        from neurosim.backends.torch import TorchSimulator
 
-        return TorchRateSimulator(net, device=run["device"], dtype=run["dtype"], seed=seed)
-    from neurosim.backends.brian2_rates import Brian2RateSimulator
+        return TorchSimulator(net, device=run["device"], dtype=run["dtype"], seed=seed, samples=run["batch"],
+                              compile=run["compile"])
+    from neurosim.backends.brian2 import Brian2Simulator
 
     build_dir = str(out_dir / "standalone") if run["target"] == "cpp_standalone" else None
-    return Brian2RateSimulator(net, target=run["target"], build_dir=build_dir, seed=seed)
+    return Brian2Simulator(net, target=run["target"], build_dir=build_dir, seed=seed)
 
 
 def _write(out_dir: Path, config: dict, summary: dict, weights: dict, history: dict, extra: dict, totals: dict,

@@ -13,8 +13,7 @@ import math
 
 import numpy as np
 
-from neurosim.neurons import activation
-from neurosim.rates import DERIVATIVES
+from neurosim import activations
 from neurosim.schedule import Schedule
 
 
@@ -26,8 +25,8 @@ def check_config(cfg, times=("dt", "t_pres"), fastest: float | None = None) -> N
         raise ValueError(f"layers must list at least two positive sizes, got {cfg.layers}")
     for name in ("activation", "output_activation"):
         value = getattr(cfg, name, "linear")
-        if value not in DERIVATIVES:
-            raise ValueError(f"{name} must be one of {sorted(DERIVATIVES)}, got {value!r}")
+        if value not in activations.NAMES:
+            raise ValueError(f"{name} must be one of {sorted(activations.NAMES)}, got {value!r}")
     for name in times:
         value = getattr(cfg, name)
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -53,7 +52,7 @@ def feedforward(weights: list[np.ndarray], x, hidden: str, output: str) -> list[
     [r_1 .. r_L] (rows = samples)."""
     r, out = np.atleast_2d(np.asarray(x, dtype=float)), []
     for l, w in enumerate(weights):
-        r = activation(output if l == len(weights) - 1 else hidden)(r @ w.T)
+        r = activations.numpy(output if l == len(weights) - 1 else hidden)(r @ w.T)
         out.append(r)
     return out
 

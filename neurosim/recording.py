@@ -134,25 +134,25 @@ def append_final(times, values, final, dt, t_end) -> Trace:
     return Trace(times, values)
 
 
-def check_recording(network, recording: Recording, backend: str, inputs: bool = False) -> None:
-    """Every recorded variable exists: r and u_breve of every population; u, v_<dendrite>
-    and ou (with noise) of dendritic ones; I_<projection> where the backend keeps the
-    per-projection inputs (`inputs`). Weights: any projection."""
+def check_recording(network, recording: Recording, backend: str) -> None:
+    """Every recorded variable exists: what the population's model offers
+    (model.recordable) and I_<proj>, the summed input of a projection onto it that is
+    not spiking; spikes of populations that send them; weights of projections that have
+    one."""
     for pop_name, variables in recording.variables.items():
         pop = network.population(pop_name)
-        allowed = {"r", "u_breve"}
-        if not pop.is_input:
-            allowed |= {"u"} | {f"v_{c}" for c in pop.model.dendrites}
-            if inputs:
-                allowed |= {f"I_{p.name}" for p in network.projections if p.target == pop_name}
-            if pop.noise is not None:
-                allowed.add("ou")
+        allowed = set(pop.model.recordable(network.fed(pop_name), pop.noise))
+        allowed |= {f"I_{p.name}" for p in network.onto(pop_name) if not network.population(p.source).model.events}
         for var in variables:
             if var not in allowed:
                 raise ValueError(f"cannot record {var!r} of {pop_name} on the {backend} backend; "
                                  f"choose from {sorted(allowed)}")
+    for pop_name in recording.spikes:
+        if not network.population(pop_name).model.events:
+            raise ValueError(f"{pop_name} sends no spikes to record")
     for name in recording.weights:
-        network.projection(name)
+        if network.projection(name).owner is None:
+            raise ValueError(f"projection {name} is one_to_one: it has no weight to record")
 
 
 def library_versions() -> dict[str, str]:

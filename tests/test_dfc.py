@@ -9,8 +9,8 @@ from microcircuits import baselines, dfc
 from microcircuits.metrics import angle_deg
 from microcircuits.rate_models import feedforward
 from neurosim import datasets
-from neurosim.backends.brian2_rates import Brian2RateSimulator
-from neurosim.backends.torch_rates import TorchRateSimulator
+from neurosim.backends.brian2 import Brian2Simulator
+from neurosim.backends.torch import TorchSimulator
 from neurosim.recording import Recording
 
 X, Y = np.array([0.5, -0.2, 0.8]), np.array([0.3, -0.4])
@@ -31,7 +31,7 @@ def test_the_controller_settles_at_the_predicted_steady_state(backend):
     cfg = dfc.Config(layers=[3, 5, 4, 2], activation="linear", eta_w=0.0, t_pres=100.0)
     weights = stable_feedback(cfg, dfc.initial_weights(cfg, 0), X)
     net = dfc.build(cfg, weights)
-    sim = TorchRateSimulator(net) if backend == "torch" else Brian2RateSimulator(net, target="numpy")
+    sim = TorchSimulator(net) if backend == "torch" else Brian2Simulator(net, target="numpy")
     run = sim.run(dfc.schedule(cfg, [X], [Y]))
     expected = dfc.steady_control(cfg, weights, X, Y)
     np.testing.assert_allclose(run.final_state["u.z"], expected, atol=1e-3)
@@ -45,7 +45,7 @@ def test_a_tanh_network_settles_at_the_linearised_steady_state():
     cfg = dfc.Config(layers=[3, 5, 4, 2], activation="tanh", eta_w=0.0, t_pres=100.0)
     weights = stable_feedback(cfg, dfc.initial_weights(cfg, 0), X)
     y = dfc.forward(cfg, weights, X)[0] + np.array([0.02, -0.01])
-    run = TorchRateSimulator(dfc.build(cfg, weights)).run(dfc.schedule(cfg, [X], [y]))
+    run = TorchSimulator(dfc.build(cfg, weights)).run(dfc.schedule(cfg, [X], [y]))
     expected = dfc.steady_control(cfg, weights, X, y)
     np.testing.assert_allclose(run.final_state["u.z"], expected, atol=1e-3 * np.linalg.norm(expected) * 10)
 
@@ -62,7 +62,7 @@ def test_with_strong_feedback_the_output_sits_at_the_label_while_control_falls()
     y = dfc.forward(cfg, teacher, x)
     control, error = [], []
     for epoch in range(4):
-        run = TorchRateSimulator(dfc.build(cfg, weights)).run(
+        run = TorchSimulator(dfc.build(cfg, weights), samples=4).run(
             dfc.schedule(cfg, x, y, batch=4), Recording({"e": ["z"], "a1": ["z"], "a2": ["z"]}, dt=cfg.t_pres))
         weights.update(run.final_weights)
         ends = slice(1, None)  # record k + 1: the end of presentation k
@@ -87,7 +87,7 @@ def test_without_control_switching_samples_teaches_nothing():
         weights = dfc.initial_weights(cfg, 0)
         if q_start == "zero":
             weights.update({k: np.zeros_like(v) for k, v in weights.items() if k.startswith("Q")})
-        run = TorchRateSimulator(dfc.build(cfg, weights)).run(dfc.schedule(cfg, x, y))
+        run = TorchSimulator(dfc.build(cfg, weights)).run(dfc.schedule(cfg, x, y))
         moved[q_start] = max(np.abs(run.final_weights[k] - weights[k]).max() for k in ("W1", "W2"))
     assert moved["zero"] < 1e-12 and moved["transpose"] > 1e-2, moved
 
@@ -102,7 +102,7 @@ def test_settled_learning_is_the_steady_state_update(backend):
     x = np.random.default_rng(2).uniform(-1, 1, (2, 3))
     y = np.random.default_rng(3).uniform(-1, 1, (2, 2))
     net = dfc.build(cfg, weights)
-    sim = TorchRateSimulator(net) if backend == "torch" else Brian2RateSimulator(net, target="numpy")
+    sim = TorchSimulator(net) if backend == "torch" else Brian2Simulator(net, target="numpy")
     run = sim.run(dfc.schedule(cfg, x, y))
     expected = {"W1": 0.0, "W2": 0.0}
     for xx, yy in zip(x, y):
@@ -136,7 +136,7 @@ def test_feedback_learned_from_noise_turns_towards_the_damped_pseudo_inverse():
         x = np.random.default_rng(1).uniform(-1, 1, (200, 4))
         start = damped_pinv_angle(cfg, weights, x[:50])
         for epoch in range(2):
-            run = TorchRateSimulator(dfc.build(cfg, weights), seed=epoch).run(
+            run = TorchSimulator(dfc.build(cfg, weights), seed=epoch, samples=8).run(
                 dfc.schedule(cfg, x, dfc.forward(cfg, weights, x), batch=8))
             weights.update(run.final_weights)
         angles[sigma] = (start, damped_pinv_angle(cfg, weights, x[:50]))
@@ -155,7 +155,8 @@ def test_digits_within_3_points_of_backprop():
     rng = np.random.default_rng(0)
     for epoch in range(6):
         order = rng.permutation(len(train.x))
-        run = TorchRateSimulator(dfc.build(cfg, weights)).run(dfc.schedule(cfg, train.x[order], y[order], batch=16))
+        run = TorchSimulator(dfc.build(cfg, weights), samples=16).run(
+            dfc.schedule(cfg, train.x[order], y[order], batch=16))
         weights.update(run.final_weights)
         bp = baselines.train(bp, train.x[order], y[order], "tanh", "linear", "bp", cfg.eta_w * cfg.t_pres, 0, 16)
     acc = np.mean(np.argmax(dfc.forward(cfg, weights, test.x), 1) == test.labels)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from microcircuits.energy import EnergyConfig, build, relaxed_linear, schedule
-from neurosim.backends.brian2_rates import Brian2RateSimulator
-from neurosim.backends.torch_rates import TorchRateSimulator
+from neurosim.backends.brian2 import Brian2Simulator
+from neurosim.backends.torch import TorchSimulator
 from neurosim.recording import Recording
 
 S, Y = np.array([1.0]), np.array([0.0, 1.0])  # input 1; target: output 1 -> 0, output 2 already right
@@ -15,7 +15,7 @@ S, Y = np.array([1.0]), np.array([0.0, 1.0])  # input 1; target: output 1 -> 0, 
 
 def simulate(backend, cfg, weights, inputs, targets, recording=None):
     net = build(cfg, weights)
-    sim = TorchRateSimulator(net) if backend == "torch" else Brian2RateSimulator(net, target="numpy")
+    sim = TorchSimulator(net) if backend == "torch" else Brian2Simulator(net, target="numpy")
     return sim.run(schedule(cfg, inputs, targets), recording)
 
 

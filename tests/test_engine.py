@@ -7,17 +7,17 @@ import pytest
 from neurosim.backends.brian2 import Brian2Simulator
 from neurosim.cli import main, parse_set
 from neurosim.network import Network, Population, Projection
-from neurosim.neurons import RateInput, pyramidal
+from neurosim.models.dendritic import pyramidal
+from neurosim.models.rate import Input
 from neurosim.noise import OUNoise
-from neurosim.plasticity import Fixed
 from neurosim.recording import SUMMARY_KEYS, Recording, read_results
 from neurosim.schedule import Schedule
 
 
 def _noisy_network(sigma=0.5, tau=2.0):
-    pops = [Population("x", 1, RateInput()),
+    pops = [Population("x", 1, Input()),
             Population("P", 200, pyramidal(activation="linear"), noise=OUNoise("apical", sigma, tau))]
-    return Network(pops, [Projection("W", "x", "P", "basal", np.zeros((200, 1)), Fixed())], dt=0.1)
+    return Network(pops, [Projection("W", "x", "P", "basal", np.zeros((200, 1)))], dt=0.1)
 
 
 def _noise_run(seed):

@@ -10,7 +10,8 @@ from microcircuits.experiments import make_config, run_experiment
 from neurosim.backends.brian2 import Brian2Simulator
 from neurosim.cli import main
 from neurosim.network import Network, Population, Projection
-from neurosim.neurons import RateInput, pyramidal
+from neurosim.models.dendritic import pyramidal
+from neurosim.models.rate import Input
 from neurosim.recording import DivergenceError, Recording, read_results
 from neurosim.schedule import Schedule
 
@@ -60,7 +61,7 @@ def test_weights_that_do_not_fit_the_layer_sizes_are_refused():
 
 
 def test_a_projection_onto_a_missing_compartment_is_refused():
-    pops = [Population("x", 2, RateInput()), Population("P", 3, pyramidal())]
+    pops = [Population("x", 2, Input()), Population("P", 3, pyramidal())]
     with pytest.raises(ValueError, match="dendrite"):
         Network(pops, [Projection("W", "x", "P", "dendrite", np.zeros((3, 2)))])
 
@@ -136,9 +137,9 @@ def test_bad_pal_settings_are_named(settings, field):
 
 
 def test_phaseless_alignment_needs_noise_on_its_compartment():
-    from neurosim.plasticity import PhaselessAlignment
+    from neurosim.rules import PhaselessAlignment
 
-    pops = [Population("x", 2, RateInput()), Population("P", 3, pyramidal()), Population("Q", 2, pyramidal())]
+    pops = [Population("x", 2, Input()), Population("P", 3, pyramidal()), Population("Q", 2, pyramidal())]
     projs = [Projection("W", "x", "P", "basal", np.zeros((3, 2))),
              Projection("B", "Q", "P", "apical", np.zeros((3, 2)), PhaselessAlignment(1.0))]
     with pytest.raises(ValueError, match="OUNoise"):
@@ -151,5 +152,5 @@ def test_replayed_noise_must_fit_the_run():
     schedule = Schedule(1.0, {"x": np.zeros((2, 2)), "P2.target": np.zeros((2, 1))})
     with pytest.raises(ValueError, match="noise for P1"):
         Brian2Simulator(net, target="numpy", noise={"P1": np.zeros((5, 3))}).run(schedule)
-    with pytest.raises(ValueError, match="no OUNoise"):
+    with pytest.raises(ValueError, match="has no noise source"):
         Brian2Simulator(net, noise={"P2": np.zeros((20, 1))})

@@ -18,12 +18,14 @@ from hardware.targets import TARGETS, load_target
 from microcircuits.conversion import (ConversionSettings, load_trained, rate_predictions, spike_counts,
                                       to_spiking)
 from microcircuits.dendritic import MicrocircuitConfig
-from neurosim.backends.brian2_spiking import Brian2SpikingSimulator
-from neurosim.backends.torch_spiking import TorchSpikingSimulator
+from neurosim.backends.brian2 import Brian2Simulator
+from neurosim.backends.torch import TorchSimulator
 from neurosim.cli import main
+from neurosim.models.rate import Input
+from neurosim.models.spiking import LIF, CubaLIF, values
+from neurosim.network import Network, Population, Projection
 from neurosim.recording import Recording
 from neurosim.schedule import Schedule
-from neurosim.spiking import LIF, Connection, CubaLIF, CurrentInput, SpikingNetwork, SpikingPopulation
 from test_spiking import every_model
 
 SETTINGS = ConversionSettings()
@@ -68,7 +70,7 @@ def test_hard_sigmoid_pairs_keep_the_clip():
     cfg = MicrocircuitConfig(layers=[1, 5, 1], activation="hard_sigmoid")
     w1 = np.array([[-30.0], [-5.0], [0.0], [10.0], [20.0]])
     net = to_spiking(cfg, [w1, np.ones((1, 5))], SETTINGS)
-    run = TorchSpikingSimulator(net).run(Schedule(SETTINGS.t_sample, {"x": [[1.0]]}), Recording(spikes=["P1"]))
+    run = TorchSimulator(net).run(Schedule(SETTINGS.t_sample, {"x": [[1.0]]}), Recording(spikes=["P1"]))
     counts = run.spikes["P1"].counts(10, [0.0, SETTINGS.t_sample])[0, 0]
     k = cfg.g_bas / (cfg.g_l + cfg.g_bas + cfg.g_api)
     expected = np.clip(k * w1[:, 0] / 6 + 0.5, 0, 1) * SETTINGS.rate * STEPS
@@ -133,8 +135,9 @@ def test_snntorch_simulates_the_exported_graph(yinyang, tmp_path):
 
 
 def _spike_trains(network, schedule, backend, reset=False):
-    names = [p.name for p in network.populations if p.spiking and not p.is_input]
-    sim = TorchSpikingSimulator(network) if backend == "torch" else Brian2SpikingSimulator(network, target="numpy")
+    names = [p.name for p in network.populations if p.model.events and not p.is_input]
+    sim = TorchSimulator(network, samples=schedule.samples) if backend == "torch" else \
+        Brian2Simulator(network, target="numpy")
     run = sim.run(schedule, Recording(spikes=names), reset=reset)
     return {n: (run.spikes[n].times, run.spikes[n].indices, run.spikes[n].samples) for n in names}
 
@@ -162,9 +165,10 @@ def test_every_model_round_trips(backend, tmp_path):
     net = every_model(rng)
     back = read_nir(write_nir(net, tmp_path / "all.nir"))
     assert [type(p.model) for p in back.populations] == [type(p.model) for p in net.populations]
+    assert [p.delay for p in back.projections] == [p.delay for p in net.projections]
     for pop in net.populations:
-        for key, value in pop.parameters().items() if not pop.is_input else ():
-            np.testing.assert_allclose(back.population(pop.name).parameters()[key], value, rtol=1e-12)
+        for key, value in values(pop.model, pop.size).items() if not pop.is_input else ():
+            np.testing.assert_allclose(values(back.population(pop.name).model, pop.size)[key], value, rtol=1e-12)
     schedule = Schedule(5.0, {"x": rng.uniform(0, 1, (4, 4))})
     _assert_same_trains(_spike_trains(net, schedule, backend, True), _spike_trains(back, schedule, backend, True))
 
@@ -242,18 +246,18 @@ def test_mapping_fits_or_names_the_limit(task, target, request):
     assert f"target {target}:" in report.to_text()
 
 
-def _xylo_network(hidden: int, out: int) -> SpikingNetwork:
+def _xylo_network(hidden: int, out: int) -> Network:
     cell = CubaLIF(tau_mem=10.0, tau_syn=1.0)
-    return SpikingNetwork([SpikingPopulation("x", 4, CurrentInput()), SpikingPopulation("h", hidden, cell),
-                           SpikingPopulation("o", out, cell)],
-                          [Connection("a", "x", "h", np.ones((hidden, 4))), Connection("b", "h", "o", np.ones((out, hidden)))])
+    return Network([Population("x", 4, Input()), Population("h", hidden, cell), Population("o", out, cell)],
+                   [Projection("a", "x", "h", weight=np.ones((hidden, 4)), delay=0),
+                    Projection("b", "h", "o", weight=np.ones((out, hidden)), delay=0)])
 
 
 @pytest.mark.parametrize("network, limit", [
     (_xylo_network(20, 10), "o does not fit xylo: output neurons is 10, the chip allows at most 8"),
     (_xylo_network(1200, 4), "the number of cores is 2, the chip allows at most 1"),
-    (SpikingNetwork([SpikingPopulation("x", 4, CurrentInput()), SpikingPopulation("h", 3, LIF(tau=1.0))],
-                    [Connection("a", "x", "h", np.ones((3, 4)))]), "h does not fit xylo: the neuron model is LIF"),
+    (Network([Population("x", 4, Input()), Population("h", 3, LIF(tau=1.0))],
+             [Projection("a", "x", "h", weight=np.ones((3, 4)), delay=0)]), "h does not fit xylo: the neuron model is LIF"),
 ])
 def test_limits_are_named(network, limit):
     with pytest.raises(MappingError, match=limit):
@@ -261,10 +265,11 @@ def test_limits_are_named(network, limit):
 
 
 def test_xylo_fan_out_is_checked():
-    net = SpikingNetwork([SpikingPopulation("x", 4, CurrentInput()), SpikingPopulation("h", 100, CubaLIF(10.0, 1.0)),
-                          SpikingPopulation("g", 80, CubaLIF(10.0, 1.0)), SpikingPopulation("o", 2, CubaLIF(10.0, 1.0))],
-                         [Connection("a", "x", "h", np.ones((100, 4))), Connection("b", "h", "g", np.ones((80, 100))),
-                          Connection("c", "g", "o", np.ones((2, 80)))])
+    net = Network([Population("x", 4, Input()), Population("h", 100, CubaLIF(10.0, 1.0)),
+                   Population("g", 80, CubaLIF(10.0, 1.0)), Population("o", 2, CubaLIF(10.0, 1.0))],
+                  [Projection("a", "x", "h", weight=np.ones((100, 4)), delay=0),
+                   Projection("b", "h", "g", weight=np.ones((80, 100)), delay=0),
+                   Projection("c", "g", "o", weight=np.ones((2, 80)), delay=0)])
     with pytest.raises(MappingError, match="h does not fit xylo: the fan-out .* is 80, the chip allows at most 64"):
         map_network(net, load_target("xylo"))
 
@@ -327,5 +332,5 @@ def test_nir_nodes_are_in_nirs_seconds():
     np.testing.assert_allclose(graph.nodes["i"].r, 5000.0)
     np.testing.assert_allclose(graph.nodes["o"].tau, 0.003)
     np.testing.assert_allclose(graph.nodes["c"].w_in, 1.5)
-    np.testing.assert_allclose(graph.nodes["a"].bias, 0.5)  # h's bias, on its first connection
+    np.testing.assert_allclose(graph.nodes["a"].bias, 0.5)  # h's bias, on its first projection
     assert isinstance(graph.nodes["f"], nir.Linear)

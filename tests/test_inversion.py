@@ -7,8 +7,8 @@ import pytest
 
 from microcircuits import baselines, inversion
 from microcircuits.rate_models import feedforward
-from neurosim.backends.brian2_rates import Brian2RateSimulator
-from neurosim.backends.torch_rates import TorchRateSimulator
+from neurosim.backends.brian2 import Brian2Simulator
+from neurosim.backends.torch import TorchSimulator
 
 RNG = np.random.default_rng(0)
 X, Y = RNG.normal(size=30), RNG.normal(size=10)
@@ -16,7 +16,7 @@ X, Y = RNG.normal(size=30), RNG.normal(size=10)
 
 def settle(cfg, weights, backend="torch"):
     net = inversion.build(cfg, weights)
-    sim = TorchRateSimulator(net) if backend == "torch" else Brian2RateSimulator(net, target="numpy")
+    sim = TorchSimulator(net) if backend == "torch" else Brian2Simulator(net, target="numpy")
     return sim.run(inversion.schedule(cfg, [X], [Y])).final_state
 
 
@@ -75,7 +75,7 @@ def regression(seeds, epochs, n_train):
         bp = [weights["W1"], weights["W2"]]
         for epoch in range(epochs):
             order = rng.permutation(len(x))
-            run = TorchRateSimulator(inversion.build(cfg, weights)).run(
+            run = TorchSimulator(inversion.build(cfg, weights), samples=10).run(
                 inversion.schedule(cfg, x[order], y[order], batch=10))
             weights.update(run.final_weights)
             bp = baselines.train(bp, x[order], y[order], "linear", "linear", "bp", cfg.eta * cfg.t_pres, seed, 10)

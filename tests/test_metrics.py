@@ -5,7 +5,7 @@ import pytest
 
 from microcircuits.dendritic import MicrocircuitConfig
 from microcircuits.metrics import alignment_target, angle_deg, backprop_updates, basal_factors, feedforward
-from neurosim.neurons import activation_derivative
+from neurosim import activations
 
 
 @pytest.mark.parametrize("act", ["logistic", "tanh", "soft_relu"])
@@ -44,7 +44,7 @@ def test_alignment_target_is_the_mean_phi_prime_weighted_transpose():
     weights = [rng.uniform(-2, 2, (n, m)) for m, n in zip(cfg.layers[:-1], cfg.layers[1:])]
     x = rng.uniform(0, 1, (7, 3))
     v = feedforward(cfg, weights, x)
-    d = [activation_derivative("logistic", vl) for vl in v]
+    d = [activations.derivative("logistic", vl) for vl in v]
     for l in (1, 2):
         expected = np.mean([np.diag(d[l - 1][s]) @ weights[l].T @ np.diag(d[l][s]) for s in range(7)], axis=0)
         np.testing.assert_allclose(alignment_target(cfg, weights, x, l), expected, rtol=1e-12)

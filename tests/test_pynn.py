@@ -1,7 +1,7 @@
 """The PyNN export (hardware.pynn): the script, run on pyNN.brian2, against neurosim's own
 torch simulation of the same network.
 
-The network is a small classifier by hand: CurrentInput 4 -> 30 hidden -> 3 out, where
+The network is a small classifier by hand: Input 4 -> 30 hidden -> 3 out, where
 a third of the hidden neurons prefer each of the first three inputs and out k collects
 hidden group k, so out's winner is mostly the largest of x_0..x_2. PyNN delivers spikes
 one step later than neurosim (two with pyNN.brian2) and integrates exactly instead of by
@@ -15,16 +15,18 @@ pyNN.brian2, fails them too (out's total +74 %).
 """
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from hardware.pynn import pynn_script, write_pynn_script
-from neurosim.backends.torch_spiking import TorchSpikingSimulator
+from neurosim.backends.torch import TorchSimulator
+from neurosim.models.rate import Input
+from neurosim.models.spiking import IF, LI, LIF, CubaLIF, PoissonInput
+from neurosim.network import Network, Population, Projection
 from neurosim.recording import Recording
 from neurosim.schedule import Schedule
-from neurosim.spiking import IF, LI, LIF, Connection, CubaLIF, CurrentInput, PoissonInput, SpikingNetwork, \
-    SpikingPopulation
 
 T_SAMPLE = 80.0  # ms
 SAMPLES = 30
@@ -34,7 +36,7 @@ COUNT_TOL = (2, 0.10)  # per sample and neuron: max(2, 10 % of neurosim's count)
 WINNER_TOL = 0.95  # fraction of samples whose winner agrees (up to ties)
 
 
-def classifier(model: str, seed: int = 0) -> SpikingNetwork:
+def classifier(model: str, seed: int = 0) -> Network:
     rng = np.random.default_rng(seed)
     if model == "LIF":
         hidden, out = LIF(tau=20.0), LIF(tau=20.0)
@@ -46,22 +48,22 @@ def classifier(model: str, seed: int = 0) -> SpikingNetwork:
     w_in += rng.normal(0, 0.3, (30, 4))
     bias = rng.uniform(0.8, 1.2, 30)
     w_out = 50.0 * (onehot.T - 0.5 * (1 - onehot.T)) + rng.normal(0, 15.0, (3, 30))
-    return SpikingNetwork(
-        [SpikingPopulation("x", 4, CurrentInput()),
-         SpikingPopulation("hidden", 30, hidden, bias=bias),
-         SpikingPopulation("out", 3, out, bias=0.7)],
-        [Connection("x_hidden", "x", "hidden", w_in),
-         Connection("hidden_out", "hidden", "out", w_out)], dt=0.1)
+    return Network(
+        [Population("x", 4, Input()),
+         Population("hidden", 30, replace(hidden, bias=bias)),
+         Population("out", 3, replace(out, bias=0.7))],
+        [Projection("x_hidden", "x", "hidden", weight=w_in, delay=0),
+         Projection("hidden_out", "hidden", "out", weight=w_out, delay=0)], dt=0.1)
 
 
 def inputs(samples: int = SAMPLES, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).uniform(0, 1, (samples, 4))
 
 
-def neurosim_counts(net: SpikingNetwork, x: np.ndarray) -> dict[str, np.ndarray]:
+def neurosim_counts(net: Network, x: np.ndarray) -> dict[str, np.ndarray]:
     """Spike counts (samples, size) from the torch backend, every sample from the initial
     state (the samples as one minibatch: the same as one presentation each with reset)."""
-    sim = TorchSpikingSimulator(net, dtype="float64")
+    sim = TorchSimulator(net, dtype="float64", samples=len(x))
     result = sim.run(Schedule(T_SAMPLE, {"x": x[None]}), Recording(spikes=list(POPS)), reset=True)
     return {p: result.spikes[p].counts(net.population(p).size, [0.0, T_SAMPLE], samples=len(x))[0] for p in POPS}
 
@@ -112,12 +114,13 @@ def test_pynn_counts_match_neurosim(pynn_run):
 
 
 WRONG = {
-    "hidden_out weights x2": lambda net: net.connection("hidden_out").weight.__imul__(2.0),
-    "hidden_out weights x1.1": lambda net: net.connection("hidden_out").weight.__imul__(1.1),
-    "hidden_out weights x0.5": lambda net: net.connection("hidden_out").weight.__imul__(0.5),
-    "hidden_out weights, sign flipped": lambda net: net.connection("hidden_out").weight.__imul__(-1.0),
-    "x_hidden weights x1.1": lambda net: net.connection("x_hidden").weight.__imul__(1.1),
-    "hidden bias x1.1": lambda net: setattr(net.population("hidden"), "bias", 1.1 * net.population("hidden").bias),
+    "hidden_out weights x2": lambda net: net.projection("hidden_out").weight.__imul__(2.0),
+    "hidden_out weights x1.1": lambda net: net.projection("hidden_out").weight.__imul__(1.1),
+    "hidden_out weights x0.5": lambda net: net.projection("hidden_out").weight.__imul__(0.5),
+    "hidden_out weights, sign flipped": lambda net: net.projection("hidden_out").weight.__imul__(-1.0),
+    "x_hidden weights x1.1": lambda net: net.projection("x_hidden").weight.__imul__(1.1),
+    "hidden bias x1.1": lambda net: setattr(net.population("hidden"), "model", replace(
+        net.population("hidden").model, bias=1.1 * net.population("hidden").model.bias)),
 }
 
 
@@ -145,10 +148,9 @@ def test_script_is_plain_pynn():
     assert "sim.IF_curr_exp(" in cuba and "tau_syn_E=5.0" in cuba and "isyn_exc=" in cuba
 
 
-def _replace(net: SpikingNetwork, name: str, model) -> SpikingNetwork:
-    pops = [SpikingPopulation(p.name, p.size, model, bias=p.bias if not isinstance(model, PoissonInput) else 0.0)
-            if p.name == name else p for p in net.populations]
-    return SpikingNetwork(pops, net.connections, dt=net.dt)
+def _replace(net: Network, name: str, model) -> Network:
+    pops = [Population(p.name, p.size, model) if p.name == name else p for p in net.populations]
+    return Network(pops, [replace(p, signal=None) for p in net.projections], dt=net.dt)
 
 
 @pytest.mark.parametrize("name, model, words", [

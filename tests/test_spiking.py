@@ -1,30 +1,32 @@
 """Spiking populations on both backends: the same spikes and potentials step for step,
-the step equations themselves, Poisson statistics, spikes in the results file, and bad
-input refused."""
+the step equations themselves, replicas, Poisson statistics, spikes in the results file,
+and bad input refused."""
 import numpy as np
 import pytest
 
-from neurosim.backends.brian2_spiking import Brian2SpikingSimulator
-from neurosim.backends.torch_spiking import TorchSpikingSimulator
+from neurosim.backends.brian2 import Brian2Simulator
+from neurosim.backends.torch import TorchSimulator
+from neurosim.models.rate import Input
+from neurosim.models.spiking import IF, LI, LIF, CubaLIF, PoissonInput
+from neurosim.network import Network, Population, Projection
 from neurosim.recording import Recording, read_results, write_results
 from neurosim.schedule import Schedule
-from neurosim.spiking import (IF, LI, LIF, Connection, CubaLIF, CurrentInput, PoissonInput, SpikingNetwork,
-                              SpikingPopulation)
 
 
-def every_model(rng) -> SpikingNetwork:
-    """x -> h (LIF, bias) -> c (CubaLIF) -> i (IF) -> o (LI), and a loop i -> h."""
-    pops = [SpikingPopulation("x", 4, CurrentInput()),
-            SpikingPopulation("h", 20, LIF(tau=5.0, v_leak=0.1, v_reset=-0.2, r=rng.uniform(0.5, 1.5, 20)), bias=0.5),
-            SpikingPopulation("c", 10, CubaLIF(tau_mem=4.0, tau_syn=2.0, r=2.0, w_in=1.5)),
-            SpikingPopulation("i", 6, IF(r=5.0, v_threshold=rng.uniform(0.8, 1.2, 6))),
-            SpikingPopulation("o", 3, LI(tau=3.0, v_leak=-0.1))]
-    conns = [Connection("a", "x", "h", rng.normal(0, 2, (20, 4))),
-             Connection("b", "h", "c", rng.normal(2.0, 1, (10, 20))),
-             Connection("c2", "c", "i", rng.normal(3, 1, (6, 10))),
-             Connection("d", "i", "o", rng.normal(0, 1, (3, 6))),
-             Connection("f", "i", "h", rng.normal(0, 1, (20, 6)))]
-    return SpikingNetwork(pops, conns, dt=0.1)
+def every_model(rng) -> Network:
+    """x -> h (LIF, bias) -> c (CubaLIF) -> i (IF) -> o (LI) in the same step, and a loop
+    i -> h one step later."""
+    pops = [Population("x", 4, Input()),
+            Population("h", 20, LIF(tau=5.0, v_leak=0.1, v_reset=-0.2, r=rng.uniform(0.5, 1.5, 20), bias=0.5)),
+            Population("c", 10, CubaLIF(tau_mem=4.0, tau_syn=2.0, r=2.0, w_in=1.5)),
+            Population("i", 6, IF(r=5.0, v_threshold=rng.uniform(0.8, 1.2, 6))),
+            Population("o", 3, LI(tau=3.0, v_leak=-0.1))]
+    conns = [Projection("a", "x", "h", weight=rng.normal(0, 2, (20, 4)), delay=0),
+             Projection("b", "h", "c", weight=rng.normal(2.0, 1, (10, 20)), delay=0),
+             Projection("c2", "c", "i", weight=rng.normal(3, 1, (6, 10)), delay=0),
+             Projection("d", "i", "o", weight=rng.normal(0, 1, (3, 6)), delay=0),
+             Projection("f", "i", "h", weight=rng.normal(0, 1, (20, 6)), delay=1)]
+    return Network(pops, conns, dt=0.1)
 
 
 RECORD = Recording({"h": ["v"], "c": ["I", "v"], "i": ["v"], "o": ["v"]}, dt=0.1, spikes=["h", "c", "i"])
@@ -35,8 +37,8 @@ def runs():
     rng = np.random.default_rng(0)
     net = every_model(rng)
     schedule = Schedule(5.0, {"x": rng.uniform(0, 1, (8, 4))})
-    torch_run = TorchSpikingSimulator(net).run(schedule, RECORD, reset=True)
-    brian_run = Brian2SpikingSimulator(net, target="numpy").run(schedule, RECORD, reset=True)
+    torch_run = TorchSimulator(net).run(schedule, RECORD, reset=True)
+    brian_run = Brian2Simulator(net, target="numpy").run(schedule, RECORD, reset=True)
     return net, schedule, torch_run, brian_run
 
 
@@ -52,7 +54,7 @@ def test_backends_give_the_same_spikes_and_potentials(runs):
 
 
 def test_the_step_is_the_documented_euler_step(runs):
-    """Replay the recorded states through the equations of neurosim.spiking in numpy:
+    """Replay the recorded states through the equations of neurosim.models.spiking in numpy:
     a sign, a factor or a one-step delay in either backend would break this."""
     net, schedule, run, _ = runs
     v = {k: run.traces[f"{k}.v"].values for k in "hcio"}
@@ -61,7 +63,7 @@ def test_the_step_is_the_documented_euler_step(runs):
     for k in spikes:
         steps = np.round(run.spikes[k].times / net.dt).astype(int)
         spikes[k][steps, run.spikes[k].indices] = 1
-    w = {c.name: c.weight for c in net.connections}
+    w = {c.name: c.weight for c in net.projections}
     h, c, i = (net.population(k) for k in "hci")
     spp = schedule.steps_per_presentation(net.dt)
     for t in range(len(v["h"]) - 1):
@@ -69,7 +71,7 @@ def test_the_step_is_the_documented_euler_step(runs):
             continue  # the state is reset at the next presentation
         x = schedule.data["x"][t // spp]
         loop = spikes["i"][t - 1] if t > 0 else np.zeros(6)  # i is advanced after h: h reads its previous step
-        xh = h.bias + w["a"] @ x + w["f"] @ loop
+        xh = h.model.bias + w["a"] @ x + w["f"] @ loop
         vh = v["h"][t] + 0.1 / 5.0 * (0.1 - v["h"][t] + h.model.r * xh)
         np.testing.assert_allclose(np.where(spikes["h"][t] > 0, -0.2, vh), v["h"][t + 1], atol=1e-12)
         assert np.all((vh > 1.0) == (spikes["h"][t] > 0))
@@ -90,15 +92,15 @@ def test_standalone_and_minibatch_agree():
     net = every_model(rng)
     data = rng.uniform(0, 1, (3, 4))
     rec = Recording(spikes=["h", "i"])
-    single = [TorchSpikingSimulator(net).run(Schedule(5.0, {"x": row[None]}), rec) for row in data]
-    batch = TorchSpikingSimulator(net).run(Schedule(5.0, {"x": data[None]}), rec)
+    single = [TorchSimulator(net).run(Schedule(5.0, {"x": row[None]}), rec) for row in data]
+    batch = TorchSimulator(net, samples=3).run(Schedule(5.0, {"x": data[None]}), rec)
     for k, run in enumerate(single):
         mine = batch.spikes["h"].samples == k
         np.testing.assert_array_equal(batch.spikes["h"].times[mine], run.spikes["h"].times)
         np.testing.assert_array_equal(batch.spikes["h"].indices[mine], run.spikes["h"].indices)
     sequence = Schedule(5.0, {"x": data})
-    standalone = Brian2SpikingSimulator(net, target="cpp_standalone").run(sequence, rec, reset=True)
-    runtime = TorchSpikingSimulator(net).run(sequence, rec, reset=True)
+    standalone = Brian2Simulator(net, target="cpp_standalone").run(sequence, rec, reset=True)
+    runtime = TorchSimulator(net).run(sequence, rec, reset=True)
     for name in rec.spikes:
         np.testing.assert_array_equal(standalone.spikes[name].times, runtime.spikes[name].times)
         np.testing.assert_array_equal(standalone.spikes[name].indices, runtime.spikes[name].indices)
@@ -107,12 +109,12 @@ def test_standalone_and_minibatch_agree():
 @pytest.mark.parametrize("backend", ["torch", "brian2"])
 def test_poisson_rates_and_seeds(backend):
     rates = np.array([[0.0, 50.0, 200.0, 800.0]])
-    net = SpikingNetwork([SpikingPopulation("p", 4, PoissonInput())], [], dt=1.0)
+    net = Network([Population("p", 4, PoissonInput())], [], dt=1.0)
     schedule = Schedule(10_000.0, {"p": rates})
 
     def run(seed):
-        sim = TorchSpikingSimulator(net, seed=seed) if backend == "torch" else \
-            Brian2SpikingSimulator(net, target="numpy", seed=seed)
+        sim = TorchSimulator(net, seed=seed) if backend == "torch" else \
+            Brian2Simulator(net, target="numpy", seed=seed)
         return sim.run(schedule, Recording(spikes=["p"])).spikes["p"]
 
     first, again, other = run(0), run(0), run(1)
@@ -144,16 +146,15 @@ def test_counts_per_window():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: SpikingPopulation("h", 3, LIF(tau=0.0)), "tau must be > 0"),
-    (lambda: SpikingPopulation("h", 3, LIF(tau=1.0, v_threshold=[1.0, 2.0])), "v_threshold must be a number or 3"),
-    (lambda: SpikingPopulation("h", 3, "LIF"), "unknown spiking model"),
-    (lambda: SpikingPopulation("x", 3, CurrentInput(), bias=1.0), "takes no bias"),
-    (lambda: SpikingNetwork([SpikingPopulation("x", 2, CurrentInput()), SpikingPopulation("h", 3, LIF(tau=1.0))],
-                            [Connection("w", "x", "h", np.ones((2, 3)))]), r"needs \(target, source\) = \(3, 2\)"),
-    (lambda: SpikingNetwork([SpikingPopulation("o", 2, LI(tau=1.0)), SpikingPopulation("h", 2, LIF(tau=1.0))],
-                            [Connection("w", "o", "h", np.ones((2, 2)))]), "leaky integrator"),
-    (lambda: SpikingNetwork([SpikingPopulation("x", 2, CurrentInput())],
-                            [Connection("w", "x", "x", np.ones((2, 2)))]), "is an input population"),
+    (lambda: Population("h", 3, LIF(tau=0.0)), "tau must be > 0"),
+    (lambda: Population("h", 3, LIF(tau=1.0, v_threshold=[1.0, 2.0])), "v_threshold must be a number or 3"),
+    (lambda: Population("h", 3, "LIF"), "unknown neuron model"),
+    (lambda: Network([Population("x", 2, Input()), Population("h", 3, LIF(tau=1.0))],
+                     [Projection("w", "x", "h", weight=np.ones((2, 3)))]), r"needs \(target, source\) = \(3, 2\)"),
+    (lambda: Network([Population("o", 2, LI(tau=1.0)), Population("h", 2, LIF(tau=1.0))],
+                     [Projection("w", "o", "h", weight=np.ones((2, 2)))]), "LI\\) is a read-out that sends nothing"),
+    (lambda: Network([Population("x", 2, Input())],
+                     [Projection("w", "x", "x", weight=np.ones((2, 2)))]), "is an input population"),
 ])
 def test_bad_networks_are_named(make, message):
     with pytest.raises(ValueError, match=message):
@@ -161,11 +162,13 @@ def test_bad_networks_are_named(make, message):
 
 
 def test_bad_runs_are_named():
-    net = SpikingNetwork([SpikingPopulation("p", 2, PoissonInput()), SpikingPopulation("h", 2, LIF(tau=1.0))],
-                         [Connection("w", "p", "h", np.eye(2))], dt=0.1)
+    net = Network([Population("p", 2, PoissonInput()), Population("h", 2, LIF(tau=1.0))],
+                  [Projection("w", "p", "h", weight=np.eye(2), delay=0)], dt=0.1)
     with pytest.raises(ValueError, match=r"Poisson rates of p must lie in \[0, 10000\] Hz"):
-        TorchSpikingSimulator(net).run(Schedule(1.0, {"p": [[1.0, 2e4]]}))
+        TorchSimulator(net).run(Schedule(1.0, {"p": [[1.0, 2e4]]}))
+    with pytest.raises(ValueError, match=r"Poisson rates of p must lie in \[0, 10000\] Hz"):
+        Brian2Simulator(net, target="numpy").run(Schedule(1.0, {"p": [[1.0, 2e4]]}))
     with pytest.raises(ValueError, match="cannot record 'I' of h"):
-        TorchSpikingSimulator(net).run(Schedule(1.0, {"p": [[1.0, 2.0]]}), Recording({"h": ["I"]}))
+        TorchSimulator(net).run(Schedule(1.0, {"p": [[1.0, 2.0]]}), Recording({"h": ["I"]}))
     with pytest.raises(ValueError, match="one sample at a time"):
-        Brian2SpikingSimulator(net).run(Schedule(1.0, {"p": [[[1.0, 2.0]] * 2]}))
+        Brian2Simulator(net).run(Schedule(1.0, {"p": [[[1.0, 2.0]] * 2]}))

@@ -162,8 +162,8 @@ def test_bad_input_is_refused_clearly():
         TorchSimulator(net, samples=2).run(_schedule(0))
     with pytest.raises(ValueError, match="use run_replicas"):
         TorchSimulator([net, net], seed=[0, 1]).run(_schedule(0))
-    with pytest.raises(ValueError, match="cannot record 'I_W1'"):
-        TorchSimulator(net).run(_schedule(0), Recording({"P1": ["I_W1"]}))
+    with pytest.raises(ValueError, match="cannot record 'I_N1'"):
+        TorchSimulator(net).run(_schedule(0), Recording({"P1": ["I_N1"]}))
     with pytest.raises(ValueError, match="noise for P1 must have shape"):
         TorchSimulator(net, noise={"P1": np.zeros((10, 5))})
     with pytest.raises(ValueError, match="cannot record 'spikes' of P1 on the brian2 backend"):

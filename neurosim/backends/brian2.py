@@ -1,18 +1,24 @@
 """Brian2 backend: compiles a `Network` into NeuronGroups and Synapses and runs a
-`Schedule` (docs/equations.md gives the step that this reproduces).
+`Schedule`, on Brian2's runtime targets ("cython", "numpy") or as one `cpp_standalone`
+C++ program. Each model gives its equations (model.brian2), each rule its synapse code
+(rule.brian2); this module wires them and orders the step of docs/equations.md:
 
-- one NeuronGroup per population; each projection onto it adds a stored input
-  `I_<proj>` that the projection fills as a summed variable; a compartment's potential
-  is the sum of its inputs (plus OU noise); rates and u_breve are stored once per step
-  (`after_groups`), so every projection reads the previous step's values;
-- one Synapses per projection with clock-driven plasticity (Euler, after the neurons;
-  the postsynaptic error of dendritic prediction is stored per neuron in between);
-  a tied projection (mode `bp`) is a second summed variable onto the *presynaptic*
-  group of the projection it is tied to, so B = W^T holds at every step by construction;
-- samples, targets, gates and the learn signal are TimedArrays with dt = t_pres.
+    start          monitors record the state at t; run(reset=True) resets the state
+    before_groups  summed inputs read at the start of the step (delay 1; delay 0 from an
+                   input, a function of t), then the rules that read the start
+    groups         population by population in Network.order: the delay-0 inputs onto it
+                   (summed values, spikes), its update, threshold, spike monitor, reset,
+                   then per-neuron values that rules read after the update
+    after_groups   the rules that read the end of the step, then each population stores
+                   what it sends in the next step
+    end            the divergence check (runtime targets)
 
-Codegen targets: "cython" (falls back to numpy if no compiler), "numpy", and
-"cpp_standalone" (the whole run compiled to C++, for long runs).
+A projection's input is a summed variable I_<proj> of its owner's Synapses (a shared or
+tied projection is one more summed variable there; where its source or target is not the
+owner's pre or post group, a linked variable carries it), a linked variable for a
+one_to_one projection that can read its source directly, or spikes that on_pre adds to
+E_<port>. A model or rule without `brian2` is refused when the simulator is built, and
+so is a combination this schedule cannot run as the torch backend does.
 """
 from __future__ import annotations
 
@@ -23,13 +29,16 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..neurons import ACTIVATIONS, DendriticNeuron
-from ..network import Network, Population, Projection
-from ..plasticity import DendriticPrediction, PhaselessAlignment, Silencing
-from ..recording import Divergence, DivergenceError, Recording, RunResult, Trace, append_final, check_recording
+from ..network import Network
+from ..network import implemented
+from ..recording import (Divergence, DivergenceError, Recording, RunResult, SpikeTrain, Trace, append_final,
+                         check_recording)
 from ..schedule import Schedule
 
 TARGETS = ("cython", "numpy", "cpp_standalone")
+SLOTS = 10  # orders per population's turn in the groups slot
+INPUTS, UPDATE, THRESHOLD, SPIKES, RESET, AFTER = range(6)
+UNIT_NAMES = {"": "1", "ms": "second", "1/ms": "Hz", "Hz": "Hz"}
 
 
 def _b2():
@@ -38,126 +47,399 @@ def _b2():
     return brian2
 
 
-def _phi(name: str, x: str) -> str:
-    return ACTIVATIONS[name][1].format(x=x)
-
-
-def neuron_equations(net: Network, pop: Population, fed_noise: bool = False) -> tuple[str, dict]:
-    """Brian2 equations of a population and the constants they name (conductances in
-    1/ms). Constants carry the population's name (g_basal_P1), because synapses read
-    the population's subexpressions in one shared namespace. OU noise enters the soma
-    through its compartment's coupling, g_c (v_c + ou - u); v_c itself is noise-free.
-    With fed_noise the noise's normal draws come from a TimedArray `noise_<pop>`."""
+def _unit(unit: str):
     b2 = _b2()
-    if pop.is_input:
-        return "r : 1\nu_breve : 1", {}
-    m: DendriticNeuron = pop.model
-    k = f"_{pop.name}"
-    ns = {f"g_l{k}": m.g_l / b2.ms}
-    lines, drive, weighted, total = [], [f"-g_l{k}*u"], [], [f"g_l{k}"]
-    for c, g in m.dendrites.items():
-        ns[f"g_{c}{k}"] = g / b2.ms
-        inputs = [f"I_{p.name}" for p in net.projections_onto(pop.name, c)]
-        lines.append(f"v_{c} = {' + '.join(inputs) or '0'} : 1")
-        lines.append(f"vhat_{c} = {m.prediction_factor(c)!r}*v_{c} : 1")
-        lines.append(f"rhat_{c} = {_phi(m.activation, f'vhat_{c}')} : 1")
-        v = f"(v_{c} + ou)" if pop.noise is not None and pop.noise.compartment == c else f"v_{c}"
-        drive.append(f"g_{c}{k}*({v} - u)")
-        weighted.append(f"g_{c}{k}*{v}")
-        total.append(f"g_{c}{k}")
-    for n, g in m.nudging.items():
-        ns[f"g_{n}{k}"] = g / b2.ms
-        inputs = [f"I_{p.name}" for p in net.projections_onto(pop.name, n)]
-        if inputs:
-            lines.append(f"v_{n} = {' + '.join(inputs)} : 1")
-            gate = f"g_{n}{k}"
-        else:  # data-driven (a target): value and on/off gate from the schedule
-            lines.append(f"v_{n} = data_{n}{k}(t, i) : 1")
-            gate = f"gate_{n}{k}(t)*g_{n}{k}"
-        drive.append(f"{gate}*(v_{n} - u)")
-        weighted.append(f"{gate}*v_{n}")
-        total.append(gate)
-    lines.insert(0, f"du/dt = {' + '.join(drive)} : 1")
-    lines.append(f"g_sum = {' + '.join(total)} : Hz")
-    lines.append(f"u_eff = ({' + '.join(weighted)})/g_sum : 1")
-    lines.append(f"u_breve_now = {'u_eff' if m.prospective else 'u'} : 1")
-    lines.append(f"r_now = {_phi(m.activation, 'u_breve_now')} : 1")
-    if pop.noise is not None:
-        ns[f"tau_ou{k}"] = pop.noise.tau * b2.ms
-        ns[f"sigma_ou{k}"] = pop.noise.sigma
-        if fed_noise:  # w ~ N(0, 1) per step from the TimedArray noise_<pop>: the same Euler-Maruyama step
-            ns[f"dt_ou{k}"] = net.dt * b2.ms
-            lines.append(f"dou/dt = -ou/tau_ou{k} + sigma_ou{k}*noise{k}(t, i)/sqrt(tau_ou{k}*dt_ou{k}) : 1")
-        else:
-            lines.append(f"dou/dt = -ou/tau_ou{k} + sigma_ou{k}*sqrt(1/tau_ou{k})*xi : 1")
-    lines += [f"I_{p.name} : 1" for p in net.projections if p.target == pop.name]
-    lines += [f"{_highpass(p)} : 1" for p in highpassed_projections(net, pop)]
-    lines += [f"e_{c} : 1" for c in predicted_compartments(net, pop)]
-    lines += ["r : 1", "u_breve : 1"]
-    return "\n".join(lines), ns
+    return {"ms": b2.ms, "1/ms": 1 / b2.ms, "Hz": b2.Hz}.get(unit, 1.0)
 
 
-def predicted_compartments(net: Network, pop: Population) -> list[str]:
-    """Compartments of `pop` whose inputs learn by dendritic prediction: each stores its
-    error e_c = phi(u_breve) - phi(vhat_c) once per neuron and step, for all its synapses."""
-    return sorted({p.compartment for p in net.projections
-                   if p.target == pop.name and isinstance(p.rule, DendriticPrediction)})
+class _Group:
+    """What the compiler tells a model about its population (models/base.py): its
+    summed input per port, where spikes arrive, its parameters and its data."""
+
+    def __init__(self, sim: "Brian2Simulator", pop):
+        net = sim.network
+        self.b2, self.pop, self.name, self.fed = _b2(), pop, pop.name, net.fed(pop.name)
+        self.needs = {q for p in net.projections if p.rule for name, q in p.rule.factors(p).values() if name == pop.name}
+        self.white = f"noise_{pop.name}(t, i)/sqrt(dt)" if pop.name in sim.noise else "xi"
+        self.namespace, self.lines, self.values, self.timed = {}, [], {}, {}
+        self._summed = [p for p in net.onto(pop.name) if not sim.events(p)]
+        self._events = {p.port for p in net.onto(pop.name) if sim.events(p)}
+
+    def const(self, name: str, value, unit: str = "") -> str:
+        """A parameter: a namespace constant when equal for all neurons (cheaper in
+        Brian2's loops), a per-neuron variable otherwise."""
+        values = np.broadcast_to(np.asarray(value, dtype=float), (self.pop.size,))
+        if np.all(values == values[0]):
+            self.namespace[f"{name}_{self.name}"] = float(values[0]) * _unit(unit)
+            return f"{name}_{self.name}"
+        self.lines.append(f"{name} : {UNIT_NAMES[unit]} (constant)")
+        self.values[name] = values * _unit(unit)
+        return name
+
+    def input(self, port: str, gains: dict | None = None) -> str:
+        """The summed continuous input onto `port`: the sum of scale g I_<proj>."""
+        terms = [("" if p.scale == 1 else f"{p.scale!r}*") + (f"({gains[p.gain]})*" if p.gain else "") + f"I_{p.name}"
+                 for p in self._summed if p.port == port]
+        return " + ".join(terms) or "0"
+
+    def events(self, port: str) -> str | None:
+        """The variable that spikes onto `port` are added to (None: none arrive)."""
+        return f"E_{port}" if port in self._events else None
+
+    def data(self, key: str, unit: str = "") -> str:
+        """The TimedArray (one row per presentation) of the schedule's values for `key`."""
+        self.timed[f"data_{key.replace('.', '_')}"] = (key, unit, False)
+        return f"data_{key.replace('.', '_')}"
+
+    def gate(self, key: str) -> str:
+        self.timed[f"gate_{key.replace('.', '_')}"] = (key, "", True)
+        return f"gate_{key.replace('.', '_')}"
 
 
-def highpassed_projections(net: Network, pop: Population) -> list[Projection]:
-    """Projections from `pop` whose rule reads its high-pass filtered rate."""
-    return [p for p in net.projections if p.source == pop.name and isinstance(p.rule, PhaselessAlignment)]
+class _Rule:
+    """What the compiler tells a rule about its projection (rules.py): the factors as
+    seen from the Synapses, the presynaptic signal in its group at both times."""
+
+    def __init__(self, proj, pre: str, post: str, signal, events: bool):
+        self.name, self.learn, self.events, self.pre, self.post = proj.name, "learn(t)", events, pre, post
+        self.pre_start, self.pre_now = (signal.start, signal.now) if signal else ("", "")
+        self.namespace = {}
+
+    def const(self, name: str, value, unit: str = "") -> str:
+        self.namespace[f"{name}_{self.name}"] = float(value) * _unit(unit)
+        return f"{name}_{self.name}"
 
 
-def _highpass(proj: Projection) -> str:
-    return f"rhp_{proj.name}"
+class Brian2Simulator:
+    """Runs a network description on Brian2.
+
+    target: "cython" (default; numpy where nothing compiles), "numpy" or "cpp_standalone";
+    seed fixes Brian2's random numbers; build_dir: the standalone project's folder (a new
+    temporary one by default); check_every_ms: how often a runtime run looks for NaN or
+    inf; noise: optional {population: (n_steps, size) N(0, 1) draws} replacing Brian2's
+    own draws for that population's noise (to replay a realisation).
+    """
+
+    def __init__(self, network: Network, *, target: str = "cython", seed: int = 0, build_dir: str | None = None,
+                 check_every_ms: float = 10.0, noise: dict | None = None):
+        if target not in TARGETS:
+            raise ValueError(f"brian2 target must be one of {TARGETS}, got {target!r}")
+        self.network, self.target, self.seed = network, target, int(seed)
+        self.build_dir, self.check_every_ms = build_dir, check_every_ms
+        self.noise = {name: np.asarray(w, dtype=float) for name, w in (noise or {}).items()}
+        for name in self.noise:
+            if network.population(name).noise is None:
+                raise ValueError(f"noise given for {name}, which has no noise source")
+        implemented(network, "brian2")
+        self.contexts = {pop.name: _Group(self, pop) for pop in network.populations}
+        self.specs = {pop.name: pop.model.brian2(self.contexts[pop.name]) for pop in network.populations}
+        self._plan()
+
+    def events(self, proj) -> bool:
+        """The projection delivers spikes (on_pre), not a summed value."""
+        return self.network.population(proj.source).model.events
+
+    def _plan(self):
+        """Decide where each input is read and refuse what this schedule cannot run as
+        the step of docs/equations.md."""
+        net, order = self.network, self.network.order
+        self.early, self.linked = {}, set()
+        for proj in net.projections:
+            if self.events(proj):
+                if proj.uses or net.users(proj.name)[1:] or proj.gain:
+                    raise ValueError(f"projection {proj.name}: the brian2 backend delivers spikes by on_pre; a spiking "
+                                     "projection cannot share or tie its weight or take a gain")
+                continue
+            sig = self.specs[proj.source].signals[proj.signal]
+            self.early[proj.name] = proj.delay == 1 or sig.timeless
+            readable = sig.kept if proj.delay else (sig.timeless or order.index(proj.source) < order.index(proj.target))
+            if proj.kind == "one_to_one" and readable:
+                self.linked.add(proj.name)
+        for proj in (p for p in net.projections if p.rule is not None):
+            rule, where = proj.rule, f"projection {proj.name} ({type(proj.rule).__name__})"
+            factors = rule.factors(proj)
+            for pop, quantity in factors.values():
+                if quantity not in self.specs[pop].quantities:
+                    raise ValueError(f"{where}: the rule reads {quantity!r} of {pop}, which its model "
+                                     f"{type(net.population(pop).model).__name__} does not provide")
+            if self.events(proj):
+                if rule.reads == "end" or "pre" in factors or factors["post"][0] != proj.target:
+                    raise ValueError(f"{where}: on a spiking projection the brian2 backend runs only rules that read "
+                                     "the start of the step, from the target alone")
+            elif rule.reads == "start":
+                late = [p.name for p in net.users(proj.name) if not self.early[p.name]]
+                if late:
+                    raise ValueError(f"{where}: the rule changes W before the groups, but {late} read it during them "
+                                     "(delay 0 from a population that updates); give them delay 1")
+            elif proj.delay == 1 and not self.specs[proj.source].signals[proj.signal].kept:
+                raise ValueError(f"{where}: the rule reads {proj.source}'s {proj.signal} of the previous step after "
+                                 f"the update, which {type(net.population(proj.source).model).__name__} does not keep")
+
+    # -- running ----------------------------------------------------------------------
+    def run(self, schedule: Schedule, recording: Recording | None = None, progress: bool = False,
+            reset: bool = False) -> RunResult:
+        """Simulate the whole schedule; `reset` returns every population's state to its
+        start at each presentation. Raises DivergenceError (with the partial result) when
+        a population's state becomes NaN or inf."""
+        b2, net, recording = _b2(), self.network, recording or Recording()
+        check_one_sample(schedule, net)
+        check_recording(net, recording, "brian2")
+        n_steps = schedule.n_presentations * schedule.steps_per_presentation(net.dt)
+        for name, draws in self.noise.items():
+            if draws.ndim != 2 or draws.shape[0] < n_steps or draws.shape[1] != net.population(name).size:
+                raise ValueError(f"noise for {name} must have shape (>= {n_steps} steps, "
+                                 f"{net.population(name).size}), got {draws.shape}")
+        with _device(self.target, self.build_dir) as directory:
+            b2.start_scope()
+            b2.defaultclock.dt = net.dt * b2.ms
+            b2.seed(self.seed)
+            groups, synapses, monitors, objects = self._build(schedule, recording, reset)
+            divergence, holder = [], []
+            if directory is None:
+                objects.append(self._divergence_watch(groups, divergence, holder))
+            bnet = b2.Network(*objects)
+            holder.append(bnet)
+            report, close = _reporter(progress, self.target)
+            t0 = time.perf_counter()
+            bnet.run(n_steps * net.dt * b2.ms, report=report, report_period=1 * b2.second)
+            if directory is not None:
+                b2.device.build(directory=directory, compile=True, run=True, clean=False)
+            wall = time.perf_counter() - t0
+            close()
+            t_end = float(bnet.t / b2.ms) if directory is None else n_steps * net.dt
+            result = self._collect(groups, synapses, monitors, recording, t_end,
+                                   wall, float(b2.device._last_run_time))
+        result.divergence = divergence[0] if divergence else result.first_divergence()
+        if result.divergence is not None:
+            raise DivergenceError(result.divergence, result)
+        return result
+
+    def _build(self, schedule: Schedule, recording: Recording, reset: bool):
+        b2, net, order = _b2(), self.network, self.network.order
+        t_pres = schedule.t_pres * b2.ms
+        ns = {"learn": b2.TimedArray(schedule.learn, dt=t_pres)}
+        ns.update({f"noise_{k}": b2.TimedArray(w, dt=net.dt * b2.ms) for k, w in self.noise.items()})
+        lines = {p.name: self.specs[p.name].equations + self.contexts[p.name].lines for p in net.populations}
+        links = {}  # (group, variable) -> (population, its variable)
+
+        def add(group: str, line: str):
+            if line not in lines[group]:
+                lines[group].append(line)
+
+        def sent(pop: str, signal: str, delay: int) -> str:
+            """The subexpression of `pop` holding `signal` as a delay-`delay` projection reads it."""
+            time_ = "start" if delay else "now"
+            add(pop, f"s_{signal}_{time_} = {getattr(self.specs[pop].signals[signal], time_)} : 1")
+            return f"s_{signal}_{time_}"
+
+        def read(group: str, side: str, pop: str, variable: str) -> str:
+            """`pop`'s variable as Synapses see it from their `side`, whose group is `group`."""
+            if pop == group:
+                return f"{variable}_{side}"
+            add(group, f"L_{pop}_{variable} : 1 (linked)")
+            links[(group, f"L_{pop}_{variable}")] = (pop, variable)
+            return f"L_{pop}_{variable}_{side}"
+
+        owners, synapse_code = [], {}
+        for proj in net.projections:
+            if self.events(proj):
+                add(proj.target, f"E_{proj.port} : 1")
+            elif proj.name in self.linked:
+                add(proj.target, f"I_{proj.name} : 1 (linked)")
+                links[(proj.target, f"I_{proj.name}")] = (proj.source, sent(proj.source, proj.signal, proj.delay))
+            if proj.owner in (proj.name, None) and proj.name not in self.linked:
+                owners.append(proj)
+        for o in owners:  # its users' inputs (summed) or spikes (on_pre), then its rule
+            code, on_pre = [], []
+            for q in net.users(o.name) or [o]:
+                if self.events(q):
+                    on_pre.append(f"E_{q.port}_post += {'' if q.scale == 1 else f'{q.scale!r}*'}w")
+                    continue
+                host, side = (o.source, "pre") if q.tied else (o.target, "post")
+                add(host, f"I_{q.name} : 1")
+                if host != q.target:
+                    add(q.target, f"I_{q.name} : 1 (linked)")
+                    links[(q.target, f"I_{q.name}")] = (host, f"I_{q.name}")
+                s = read(o.target if q.tied else o.source, "post" if q.tied else "pre", q.source,
+                         sent(q.source, q.signal, q.delay))
+                code.append(f"I_{q.name}_{side} = w*{s} : 1 (summed)")
+            rule = None
+            if o.rule is not None:
+                factors = o.rule.factors(o)
+                post = read(o.target, "post", factors["post"][0], self.specs[factors["post"][0]].quantities[
+                    factors["post"][1]])
+                pre = read(o.source, "pre", factors["pre"][0], self.specs[factors["pre"][0]].quantities[
+                    factors["pre"][1]]) if "pre" in factors else \
+                    "1" if self.events(o) else f"{sent(o.source, o.signal, o.delay)}_pre"
+                ctx = _Rule(o, pre, post, self.specs[o.source].signals.get(o.signal), self.events(o))
+                rule = o.rule.brian2(ctx)
+                ns.update({**ctx.namespace, **rule.namespace})
+                for line in rule.pre_variables:
+                    add(o.source, line)
+                code += rule.equations
+                on_pre += [rule.on_pre] if rule.on_pre else []
+            else:
+                code.append("w : 1")
+            synapse_code[o.name] = (code, "\n".join(on_pre), rule)
+        # the groups, in their turns
+        groups = {}
+        for pop in net.populations:
+            spec, ctx, base = self.specs[pop.name], self.contexts[pop.name], SLOTS * order.index(pop.name)
+            for name, (key, unit, gate) in ctx.timed.items():
+                if gate:
+                    ns[name] = b2.TimedArray(schedule.gates.get(key, np.ones(schedule.n_presentations)), dt=t_pres)
+                else:
+                    pop.model.check_data(key, schedule.batched(key), net.dt)
+                    ns[name] = b2.TimedArray(schedule.data[key] * _unit(unit), dt=t_pres)
+            ns.update({**ctx.namespace, **spec.namespace})
+            rest = {v: spec.initial.get(v, 0.0) for v in pop.model.state} if reset else {}
+            g = b2.NeuronGroup(pop.size, "\n".join(lines[pop.name] + [f"{v}_rest : 1 (constant)" for v in rest]),
+                               method="euler", threshold=spec.threshold, reset=spec.reset, namespace=ns,
+                               name=pop.name, order=base + UPDATE)
+            for var, values in {**ctx.values, **spec.initial, **{f"{v}_rest": x for v, x in rest.items()}}.items():
+                setattr(g, var, values)
+            if spec.update:
+                g.run_regularly(spec.update, when="groups", order=base + UPDATE, name=f"{pop.name}_update")
+            if spec.threshold:
+                _place(g.thresholder["spike"], base + THRESHOLD)
+            if spec.reset:
+                _place(g.resetter["spike"], base + RESET)
+            if spec.after:
+                g.run_regularly(spec.after, when="groups", order=base + AFTER, name=f"{pop.name}_after")
+            if rest:
+                g.run_regularly("\n".join(f"{v} = {v}_rest" for v in rest), dt=t_pres, when="start", order=-1,
+                                name=f"{pop.name}_reset")
+            groups[pop.name] = g
+        for (group, variable), (pop, source) in links.items():
+            setattr(groups[group], variable, b2.linked_var(groups[pop], source))
+        synapses, stores = {}, {p.name: [] for p in net.populations}
+        for o in owners:
+            code, on_pre, rule = synapse_code[o.name]
+            syn = b2.Synapses(groups[o.source], groups[o.target], "\n".join(code), on_pre=on_pre or None,
+                              method="euler", namespace=ns, name=o.name)
+            _connect(syn, o, keep_zeros=o.rule is not None or len(net.users(o.name)) > 1)
+            turn = SLOTS * order.index(o.target)
+            for q in net.users(o.name) or [o]:
+                if not self.events(q):
+                    updater = syn.summed_updaters[f"I_{q.name}_{'pre' if q.tied else 'post'}"]
+                    updater.when, updater.order = ("before_groups", 0) if self.early[q.name] else \
+                        ("groups", SLOTS * order.index(q.target) + INPUTS)
+            if on_pre:
+                _place(syn.pre, turn + INPUTS)
+                if o.delay == 1 and order.index(o.source) < order.index(o.target):
+                    syn.delay = net.dt * b2.ms  # this step's spikes of an earlier population arrive in the next
+            if rule is not None and syn.state_updater is not None:
+                syn.state_updater.when, syn.state_updater.order = ("before_groups", 1) if o.rule.reads == "start" \
+                    else ("after_groups", 0)
+            if rule is not None and rule.pre_store:
+                stores[o.source].append(rule.pre_store)
+            synapses[o.name] = syn
+        for pop in net.populations:  # what a rule filters from a signal first, then the signal itself
+            code = "\n".join(stores[pop.name] + [self.specs[pop.name].store] * bool(self.specs[pop.name].store))
+            if code:
+                groups[pop.name].run_regularly(code, when="after_groups", order=1, name=f"{pop.name}_store")
+        monitors = self._monitors(groups, synapses, recording)
+        return groups, synapses, monitors, [*groups.values(), *synapses.values(), *monitors.values()]
+
+    def _monitors(self, groups, synapses, recording: Recording) -> dict:
+        b2, net = _b2(), self.network
+        monitors = {}
+        for name, variables in recording.variables.items():
+            if variables:
+                monitors[name] = b2.StateMonitor(groups[name], list(variables), record=True, when="start",
+                                                 dt=recording.interval(name) * b2.ms, name=f"rec_{name}")
+        if recording.weights_dt is not None:
+            for owner in sorted({net.projection(n).owner for n in recording.weights}):
+                monitors[f"w:{owner}"] = b2.StateMonitor(synapses[owner], "w", record=True, when="start",
+                                                         dt=recording.weights_dt * b2.ms, name=f"recw_{owner}")
+        for name in recording.spikes:
+            monitors[f"spikes:{name}"] = mon = b2.SpikeMonitor(groups[name], name=f"spikes_{name}")
+            _place(mon, SLOTS * net.order.index(name) + SPIKES)
+        return monitors
+
+    def _divergence_watch(self, groups, found: list, holder: list):
+        """Every check_every_ms, stop the run at the first population whose state is NaN or inf."""
+        b2, net = _b2(), self.network
+        watched = [(p.name, p.model.state) for p in net.populations if p.model.state]
+
+        @b2.network_operation(dt=self.check_every_ms * b2.ms, when="end")
+        def watch(t):
+            for name, variables in watched:
+                if not all(np.all(np.isfinite(getattr(groups[name], v)[:])) for v in variables):
+                    found.append(Divergence(name, float(t / b2.ms) + net.dt))
+                    holder[0].stop()
+                    return
+
+        return watch
+
+    def _collect(self, groups, synapses, monitors, recording, t_end, wall, run_time) -> RunResult:
+        b2, net = _b2(), self.network
+        weights = {}
+        for proj in net.projections:
+            if proj.owner is not None:
+                w = _matrix(synapses[proj.owner], synapses[proj.owner].w[:])
+                weights[proj.name] = w.T if proj.tied else w
+        def value(pop: str, var: str) -> np.ndarray:  # a constant subexpression ("v = 0") reads as one number
+            return np.array(np.broadcast_to(getattr(groups[pop], var)[:], (groups[pop].N,)))
+
+        final = {f"{p.name}.{v}": value(p.name, v) for p in net.populations
+                 for v in p.model.recordable(net.fed(p.name), p.noise)}
+        traces = {}
+        for name, variables in recording.variables.items():
+            mon = monitors[name]
+            for var in variables:
+                end = value(name, var)
+                traces[f"{name}.{var}"] = append_final(np.asarray(mon.t / b2.ms), np.asarray(getattr(mon, var)).T,
+                                                       end, recording.interval(name), t_end)
+        for proj_name in recording.weights:
+            proj = net.projection(proj_name)
+            mon, syn = monitors[f"w:{proj.owner}"], synapses[proj.owner]
+            values = np.stack([_matrix(syn, row) for row in np.asarray(mon.w).T]) if len(mon.t) else \
+                np.zeros((0, syn.target.N, syn.source.N))
+            trace = append_final(np.asarray(mon.t / b2.ms), values, _matrix(syn, syn.w[:]), recording.weights_dt,
+                                 t_end)
+            traces[f"w:{proj_name}"] = Trace(trace.times, np.swapaxes(trace.values, 1, 2) if proj.tied
+                                             else trace.values)
+        spikes = {}
+        for name in recording.spikes:
+            mon = monitors[f"spikes:{name}"]
+            steps = np.round(np.asarray(mon.t / b2.ms) / net.dt).astype(np.int64)
+            spikes[name] = SpikeTrain(steps * net.dt, np.asarray(mon.i[:], dtype=np.int64),
+                                      np.zeros(len(steps), dtype=np.int64))
+        return RunResult(traces, weights, final, t_end, int(round(t_end / net.dt)), wall, run_time, spikes=spikes)
 
 
-def store_code(net: Network, pop: Population) -> tuple[str, dict]:
-    """End of step: high-pass filters first (they need the old r), then r and u_breve.
-    r~ <- r~ + (r(n) - r(n-1)) - dt/tau_hp r~."""
-    b2 = _b2()
-    r_new = f"data_{pop.name}(t, i)" if pop.is_input else "r_now"
-    lines, ns = [], {}
-    for proj in highpassed_projections(net, pop):
-        ns[f"tau_hp_{proj.name}"] = proj.rule.tau_hp * b2.ms
-        hp = _highpass(proj)
-        lines.append(f"{hp} = {hp} + ({r_new} - r) - dt/tau_hp_{proj.name}*{hp}")
-    lines.append(f"r = {r_new}")
-    if not pop.is_input:
-        lines.append("u_breve = u_breve_now")
-    return "\n".join(lines), ns
+def check_one_sample(schedule: Schedule, network) -> None:
+    """The schedule fits the network and has one sample per presentation (Brian2 runs no minibatches)."""
+    schedule.check_against(network)
+    if schedule.samples != 1:
+        raise ValueError(f"the brian2 backend presents one sample at a time; the schedule has {schedule.samples} "
+                         "per presentation (use the torch backend for minibatches)")
 
 
-def synapse_equations(net: Network, proj: Projection) -> tuple[str, dict]:
-    """Brian2 synapse model of a projection, with the summed inputs it drives."""
-    b2 = _b2()
-    s_pre = "r_pre" if proj.signal == "rate" else "u_breve_pre"
-    lines = [f"I_{proj.name}_post = w*{s_pre} : 1 (summed)"]
-    for tied in (p for p in net.projections if p.tied and p.rule.source == proj.name):
-        s_post = "r_post" if tied.signal == "rate" else "u_breve_post"
-        lines.append(f"I_{tied.name}_pre = {tied.rule.sign!r}*w*{s_post} : 1 (summed)")
-    rule, ns = proj.rule, {}
-    if isinstance(rule, DendriticPrediction):
-        ns[f"eta_{proj.name}"] = rule.eta / b2.ms
-        update = f"learn(t)*eta_{proj.name}*e_{proj.compartment}_post*{s_pre}"
-        if rule.tau_lo > 0:
-            ns[f"tau_lo_{proj.name}"] = rule.tau_lo * b2.ms
-            lines += ["dw/dt = m : 1 (clock-driven)",
-                      f"dm/dt = ({update} - m)/tau_lo_{proj.name} : Hz (clock-driven)"]
-        else:
-            lines.append(f"dw/dt = {update} : 1 (clock-driven)")
-    elif isinstance(rule, PhaselessAlignment):
-        ns[f"eta_{proj.name}"] = rule.eta / b2.ms
-        ns[f"alpha_{proj.name}"] = rule.alpha
-        lines.append(f"dw/dt = learn(t)*eta_{proj.name}*(ou_post*{_highpass(proj)}_pre - alpha_{proj.name}*w)"
-                     " : 1 (clock-driven)")
-    elif isinstance(rule, Silencing):
-        ns[f"eta_{proj.name}"] = rule.eta / b2.ms
-        lines.append(f"dw/dt = -learn(t)*eta_{proj.name}*v_{proj.compartment}_post*{s_pre} : 1 (clock-driven)")
-    else:
-        lines.append("w : 1")
-    return "\n".join(lines), ns
+def _connect(syn, proj, keep_zeros: bool) -> None:
+    """Synapses from the weight matrix: every pair where the weight learns or is used
+    by other projections, else its non-zeros; one_to_one: i -> i with w = 1."""
+    if proj.kind == "one_to_one":
+        syn.connect(j="i")
+        syn.w = 1.0
+        return
+    post, pre = np.nonzero(np.ones_like(proj.weight) if keep_zeros else proj.weight)
+    if len(pre):  # an all-zero fixed weight makes no synapse at all
+        syn.connect(i=pre, j=post)
+        syn.w = proj.weight[post, pre]
+
+
+def _matrix(syn, flat) -> np.ndarray:
+    """Synapse values in Brian2's order -> (post, pre) matrix."""
+    w = np.zeros((syn.target.N, syn.source.N))
+    w[np.asarray(syn.j[:]), np.asarray(syn.i[:])] = np.asarray(flat)
+    return w
+
+
+def _place(obj, order: int) -> None:
+    """Schedule a Brian2 object in the groups slot at `order`."""
+    obj.when, obj.order = "groups", order
 
 
 @contextmanager
@@ -178,25 +460,6 @@ def _device(target: str, build_dir: str | None):
         yield None
 
 
-def check_one_sample(schedule: Schedule, network) -> None:
-    """The schedule fits the network and has one sample per presentation (Brian2 runs no minibatches)."""
-    schedule.check_against(network)
-    if schedule.samples != 1:
-        raise ValueError(f"the brian2 backend presents one sample at a time; the schedule has {schedule.samples} "
-                         "per presentation (use the torch backend for minibatches)")
-
-
-def run_objects(objects, n_steps: int, dt: float, directory: str | None) -> float:
-    """Run Brian2 objects for n_steps of dt ms (and build, compile and run the standalone
-    project in `directory`); the wall time in seconds."""
-    b2 = _b2()
-    t0 = time.perf_counter()
-    b2.Network(*objects).run(n_steps * dt * b2.ms)
-    if directory is not None:
-        b2.device.build(directory=directory, compile=True, run=True, clean=False)
-    return time.perf_counter() - t0
-
-
 def _cython_available() -> bool:
     from brian2.codegen.runtime.cython_rt import CythonCodeObject
 
@@ -206,215 +469,9 @@ def _cython_available() -> bool:
     return False
 
 
-class Brian2Simulator:
-    """Runs a network description on Brian2.
-
-    target: "cython" (default), "numpy" or "cpp_standalone"; seed fixes the noise.
-    noise: optional {population: (n_steps, size) array of N(0, 1) draws} that replaces
-    Brian2's own draws for that population's OU noise (to replay a realisation).
-    """
-
-    def __init__(self, network: Network, target: str = "cython", seed: int = 0,
-                 build_dir: str | None = None, check_every_ms: float = 10.0, noise: dict | None = None):
-        if target not in TARGETS:
-            raise ValueError(f"brian2 target must be one of {TARGETS}, got {target!r}")
-        self.network, self.target, self.seed = network, target, int(seed)
-        self.build_dir, self.check_every_ms = build_dir, check_every_ms
-        self.noise = {name: np.asarray(w, dtype=float) for name, w in (noise or {}).items()}
-        for name in self.noise:
-            if network.population(name).noise is None:
-                raise ValueError(f"noise given for {name}, which has no OUNoise")
-
-    def run(self, schedule: Schedule, recording: Recording | None = None, progress: bool = False) -> RunResult:
-        """Simulate the whole schedule. Raises DivergenceError (with the partial result)
-        when a population's state becomes NaN or inf."""
-        b2 = _b2()
-        net, recording = self.network, recording or Recording()
-        check_one_sample(schedule, net)
-        check_recording(net, recording, "brian2", inputs=True)
-        spp = schedule.steps_per_presentation(net.dt)
-        n_steps = schedule.n_presentations * spp
-        for name, draws in self.noise.items():
-            if draws.ndim != 2 or draws.shape[0] < n_steps or draws.shape[1] != net.population(name).size:
-                raise ValueError(f"noise for {name} must have shape (>= {n_steps} steps, "
-                                 f"{net.population(name).size}), got {draws.shape}")
-        with _device(self.target, self.build_dir) as directory:
-            b2.start_scope()
-            b2.defaultclock.dt = net.dt * b2.ms
-            b2.seed(self.seed)
-            groups, synapses, monitors, objects = self._build(schedule, recording)
-            divergence, holder = [], []
-            if self.target != "cpp_standalone":
-                objects.append(self._divergence_watch(groups, divergence, holder))
-            bnet = b2.Network(*objects)
-            holder.append(bnet)
-            report, close = _reporter(progress, self.target)
-            t0 = time.perf_counter()
-            bnet.run(n_steps * net.dt * b2.ms, report=report, report_period=1 * b2.second)
-            if directory is not None:
-                b2.device.build(directory=directory, compile=True, run=True, clean=False)
-            wall = time.perf_counter() - t0
-            close()
-            t_end = float(bnet.t / b2.ms) if directory is None else n_steps * net.dt
-            seconds = (wall, float(b2.device._last_run_time))
-            result = self._collect(groups, synapses, monitors, recording, t_end, seconds)
-        result.divergence = divergence[0] if divergence else result.first_divergence()
-        if result.divergence is not None:
-            raise DivergenceError(result.divergence, result)
-        return result
-
-    def _build(self, schedule: Schedule, recording: Recording):
-        b2, net = _b2(), self.network
-        t_pres = schedule.t_pres * b2.ms
-        ns = {"learn": b2.TimedArray(schedule.learn, dt=t_pres)}
-        neuron_eqs = {}
-        for pop in net.populations:
-            neuron_eqs[pop.name], constants = neuron_equations(net, pop, fed_noise=pop.name in self.noise)
-            ns.update(constants)
-            if pop.name in self.noise:
-                ns[f"noise_{pop.name}"] = b2.TimedArray(self.noise[pop.name], dt=net.dt * b2.ms)
-            if pop.is_input:
-                ns[f"data_{pop.name}"] = b2.TimedArray(schedule.data[pop.name], dt=t_pres)
-                continue
-            for n in pop.model.nudging:
-                key = f"{pop.name}.{n}"
-                if key in schedule.data:
-                    ns[f"data_{n}_{pop.name}"] = b2.TimedArray(schedule.data[key], dt=t_pres)
-                    gate = schedule.gates.get(key, np.ones(schedule.n_presentations))
-                    ns[f"gate_{n}_{pop.name}"] = b2.TimedArray(gate, dt=t_pres)
-        synapse_eqs = {}
-        for proj in net.projections:
-            if not proj.tied:
-                synapse_eqs[proj.name], constants = synapse_equations(net, proj)
-                ns.update(constants)
-        groups, synapses, monitors, objects = {}, {}, {}, []
-        for pop in net.populations:
-            g = b2.NeuronGroup(pop.size, neuron_eqs[pop.name], method="euler", namespace=ns,
-                               name=pop.name, order=0)
-            if pop.is_input:
-                g.r = schedule.data[pop.name][0]
-            else:
-                g.r = float(ACTIVATIONS[pop.model.activation][0](0.0))
-            store, constants = store_code(net, pop)
-            ns.update(constants)
-            g.run_regularly(store, when="after_groups", name=f"{pop.name}_store")
-            errors = [f"e_{c} = r_now - rhat_{c}" for c in predicted_compartments(net, pop)]
-            if errors:  # after the soma's Euler step (order 0), before plasticity (order 2)
-                g.run_regularly("\n".join(errors), when="groups", order=1, name=f"{pop.name}_errors")
-            groups[pop.name] = g
-            objects.append(g)
-        for proj in net.projections:
-            if proj.tied:
-                continue
-            src, tgt = groups[proj.source], groups[proj.target]
-            s = b2.Synapses(src, tgt, synapse_eqs[proj.name], method="euler", namespace=ns,
-                            name=proj.name, order=2)
-            if proj.kind == "one_to_one":
-                s.connect(j="i")
-                s.w = 1.0
-            else:
-                pre = np.repeat(np.arange(src.N), tgt.N)
-                post = np.tile(np.arange(tgt.N), src.N)
-                s.connect(i=pre, j=post)
-                s.w = proj.weight[post, pre]
-            synapses[proj.name] = s
-            objects.append(s)
-        for pop_name, variables in recording.variables.items():
-            if variables:
-                mon = b2.StateMonitor(groups[pop_name], list(variables), record=True,
-                                      dt=recording.interval(pop_name) * b2.ms, when="start",
-                                      name=f"rec_{pop_name}")
-                monitors[pop_name] = mon
-                objects.append(mon)
-        if recording.weights_dt is not None:
-            for name in {self._weight_owner(n) for n in recording.weights}:
-                mon = b2.StateMonitor(synapses[name], "w", record=True, dt=recording.weights_dt * b2.ms,
-                                      when="start", name=f"recw_{name}")
-                monitors[f"w:{name}"] = mon
-                objects.append(mon)
-        return groups, synapses, monitors, objects
-
-    def _weight_owner(self, name: str) -> str:
-        proj = self.network.projection(name)
-        return proj.rule.source if proj.tied else name
-
-    def _divergence_watch(self, groups, found: list, holder: list):
-        """Every check_every_ms, stop the run at the first population with NaN or inf."""
-        b2, net = _b2(), self.network
-        watched = [p.name for p in net.populations if not p.is_input]
-
-        @b2.network_operation(dt=self.check_every_ms * b2.ms, when="end")
-        def watch(t):
-            for name in watched:
-                g = groups[name]
-                if not (np.all(np.isfinite(g.u[:])) and np.all(np.isfinite(g.r[:]))):
-                    found.append(Divergence(name, float(t / b2.ms) + self.network.dt))
-                    holder[0].stop()
-                    return
-
-        return watch
-
-    def _collect(self, groups, synapses, monitors, recording, t_end, seconds) -> RunResult:
-        b2, net = _b2(), self.network
-        final_weights, final_state, traces = {}, {}, {}
-        for proj in net.projections:
-            if proj.kind == "one_to_one":
-                continue
-            owner = synapses[self._weight_owner(proj.name)]
-            w = _matrix(owner, owner.w[:])
-            final_weights[proj.name] = proj.rule.sign * w.T if proj.tied else w
-        for pop in net.populations:
-            g = groups[pop.name]
-            for var in ("r", "u_breve") if pop.is_input else ("u", "r", "u_breve"):
-                final_state[f"{pop.name}.{var}"] = np.array(getattr(g, var)[:])
-        for pop_name, variables in recording.variables.items():
-            mon = monitors.get(pop_name)
-            if mon is None:
-                continue
-            times = np.asarray(mon.t / b2.ms)
-            final = self._final_values(groups[pop_name], pop_name, variables)
-            for var in variables:
-                values = np.asarray(getattr(mon, var)).T
-                traces[f"{pop_name}.{var}"] = append_final(times, values, final[var],
-                                                            recording.interval(pop_name), t_end)
-        for key, mon in monitors.items():
-            if not key.startswith("w:"):
-                continue
-            name = key[2:]
-            s = synapses[name]
-            times = np.asarray(mon.t / b2.ms)
-            values = np.stack([_matrix(s, row) for row in np.asarray(mon.w).T]) if len(times) else \
-                np.zeros((0, s.target.N, s.source.N))
-            trace = append_final(times, values, final_weights[name], recording.weights_dt, t_end)
-            for proj in net.projections:
-                if proj.name in recording.weights and self._weight_owner(proj.name) == name:
-                    vals = proj.rule.sign * np.swapaxes(trace.values, 1, 2) if proj.tied else trace.values
-                    traces[f"w:{proj.name}"] = Trace(trace.times, vals)
-        return RunResult(traces, final_weights, final_state, t_end, int(round(t_end / net.dt)), *seconds)
-
-    def _final_values(self, group, pop_name, variables) -> dict:
-        """Recorded variables at the end of the run, from the stored state."""
-        out = {}
-        for var in variables:
-            if var.startswith("v_"):
-                parts = [np.asarray(getattr(group, f"I_{p.name}")[:])
-                         for p in self.network.projections_onto(pop_name, var[2:])]
-                out[var] = np.sum(parts, axis=0) if parts else np.zeros(group.N)
-            else:
-                out[var] = np.array(getattr(group, var)[:])
-        return out
-
-
-def _matrix(syn, flat) -> np.ndarray:
-    """Synapse values in Brian2's order -> (post, pre) matrix."""
-    w = np.zeros((syn.target.N, syn.source.N))
-    w[np.asarray(syn.j[:]), np.asarray(syn.i[:])] = np.asarray(flat)
-    return w
-
-
 def _reporter(progress: bool, target: str):
-    """Brian2 `report`: a tqdm bar over simulated time in runtime mode, Brian2's own
-    text report in standalone mode (the loop runs in C++)."""
+    """Brian2 `report`: a tqdm bar over simulated time in runtime mode, Brian2's own text
+    report in standalone mode (the loop runs in C++)."""
     if not progress:
         return None, lambda: None
     if target == "cpp_standalone":

@@ -1,7 +1,8 @@
-"""Counter-based normal draws for the torch backend: the number for (key, counter) is a
-hash of the two (splitmix64), two hashes per number through Box-Muller. A replica's
-noise is then a function of its seed, its population, the step, the sample and the
-neuron only: the same whatever the chunking, the other replicas or the device.
+"""Counter-based random draws for the torch backend: the number for (key, counter) is
+a hash of the two (splitmix64); a uniform takes one hash, a normal two through
+Box-Muller. A replica's draws are then a function of its seed, its population, the
+step, the sample and the neuron only: the same whatever the chunking, the other
+replicas or the device.
 """
 from __future__ import annotations
 
@@ -38,12 +39,21 @@ def stream_key(seed: int, stream: int) -> int:
     return int(key.item())
 
 
+def _uniform(x: torch.Tensor) -> torch.Tensor:
+    """U[0, 1) from the 53 high bits of the hash of x."""
+    return _shr(splitmix64(x), 11).double() * 2.0 ** -53
+
+
 def counter_normals(keys: torch.Tensor, first_step: int, n_steps: int, width: int) -> torch.Tensor:
     """N(0, 1) draws (R, n_steps, width) for steps first_step.. of streams `keys` (R,):
     Box-Muller on two hashed counters per number, z = sqrt(-2 ln(1 - u1)) cos(2 pi u2)."""
     counter = torch.arange(first_step * width, (first_step + n_steps) * width, device=keys.device, dtype=torch.int64)
     base = keys.view(-1, 1) + 2 * counter
-    u1 = _shr(splitmix64(base), 11).double() * 2.0 ** -53
-    u2 = _shr(splitmix64(base + 1), 11).double() * 2.0 ** -53
-    z = torch.sqrt(-2.0 * torch.log1p(-u1)) * torch.cos(2.0 * math.pi * u2)
+    z = torch.sqrt(-2.0 * torch.log1p(-_uniform(base))) * torch.cos(2.0 * math.pi * _uniform(base + 1))
     return z.view(len(keys), n_steps, width)
+
+
+def counter_uniforms(keys: torch.Tensor, first_step: int, n_steps: int, width: int) -> torch.Tensor:
+    """U[0, 1) draws (R, n_steps, width) for steps first_step.. of streams `keys` (R,)."""
+    counter = torch.arange(first_step * width, (first_step + n_steps) * width, device=keys.device, dtype=torch.int64)
+    return _uniform(keys.view(-1, 1) + counter).view(len(keys), n_steps, width)

@@ -1,19 +1,23 @@
 """PyTorch backend, built on Norse: the same `Network` description as the Brian2
-backend, the step of docs/equations.md as one tensor program.
+backend, the step of docs/equations.md as one tensor program. Each model gives its
+torch step (model.torch, Norse's step functions where Norse has them), each rule its
+update (rule.torch); this module wires them:
 
-Two batch axes: replicas R (independent networks: their own weights, parameters,
-schedule and noise seed) and samples S (a minibatch through each replica's weights;
-plasticity takes the mean of the per-sample updates). Every state tensor is
-(R, S, n), every weight (R, post, pre), every parameter (R, 1, 1).
+    for each population in Network.order:
+        its ports' inputs  scale g(start) W s, s from this step (delay 0) or the start (delay 1)
+        its step           state(n) from state(n-1), the inputs, the schedule, the draws
+    then every rule        W(n) from W(n-1), the delivered pre signal and the post factor
+                           at the start or the end of the step
 
-It follows Norse's conventions: `NetworkStep.forward(inputs, state) -> (rates, state)`,
-NamedTuple states and parameters as data. Each soma is Norse's leaky integrator
-without a current term (`li_box_feed_forward_step`): du/dt = g_sum (u_eff - u), with
-tau_mem_inv = g_sum and the coupled compartments as its input u_eff.
+Two batch axes: replicas R (independent networks with their own weights, parameters,
+schedule and seed) and samples S (a minibatch through each replica's weights; rules
+apply the mean of the per-sample changes). State tensors are (R, S, n), weights
+(R, post, pre), parameters (R, 1, 1) or (R, 1, n). Norse's conventions: NamedTuple
+states, `NetworkStep.forward(inputs, state) -> state`.
 
-Noise is counter-based (counter_rng.py): the draw for (replica seed, population, step,
-sample, neuron) is a hash of those numbers, so a replica's noise does not depend on how
-many replicas run beside it, on chunking, or on the device.
+Random draws are counter-based (counter_rng.py): the draw for (replica seed, population,
+step, sample, neuron) is a hash of those numbers, so a replica's noise does not depend on
+the replicas beside it, on chunking, or on the device.
 """
 from __future__ import annotations
 
@@ -23,15 +27,16 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from norse.torch.functional.leaky_integrator_box import LIBoxParameters, LIBoxState, li_box_feed_forward_step
 
-from ..network import Network, Population, Projection
-from ..plasticity import DendriticPrediction, PhaselessAlignment, Silencing
-from ..recording import Divergence, DivergenceError, Recording, RunResult, Trace, check_recording
+from ..network import Network, implemented, structure
+from ..recording import Divergence, DivergenceError, Recording, RunResult, SpikeTrain, Trace, check_recording
 from ..schedule import Schedule
-from .counter_rng import counter_normals, stream_key
+from .counter_rng import counter_normals, counter_uniforms, stream_key
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+SPARSE = 0.1  # a fixed weight with fewer non-zeros than this fraction runs sparse (one replica, eager)
+MAX_BLOCK = 10  # steps per call: longer blocks compile for longer (about 5 s per step on 2 cores)
+NOISE_CHUNK = 2 ** 21  # numbers per chunk of draws
 
 
 def resolve_device(device) -> torch.device:
@@ -42,173 +47,166 @@ def resolve_device(device) -> torch.device:
     return device
 
 
-ACTIVATIONS = {
-    "logistic": torch.sigmoid,
-    "hard_sigmoid": lambda x: torch.clamp(x / 6.0 + 0.5, 0.0, 1.0),
-    "relu": torch.relu,
-    "soft_relu": lambda x: torch.nn.functional.softplus(x, threshold=40.0),
-    "tanh": torch.tanh,
-    "linear": lambda x: x,
-}
-
-
 class NetworkState(NamedTuple):
-    """Everything that changes: per population (name ->) and per projection."""
+    """Everything that changes: per population {variable: (R, S, n)}, the weights that
+    projections own (R, post, pre), each rule's own state, and the inputs of the
+    projections whose I_<proj> is recorded."""
 
-    u: dict  # soma potential (R, S, n), dendritic populations
-    r: dict  # stored rate, every population
-    u_breve: dict  # stored prospective potential, dendritic populations
-    v: dict  # "pop.compartment" -> dendritic potential of the last step (noise-free)
-    xi: dict  # OU noise, noisy populations
-    r_hp: dict  # projection -> high-passed presynaptic rate (PAL)
-    w: dict  # projection -> weight (R, post, pre), all-to-all projections that own one
-    m: dict  # projection -> low-pass buffer of the update (R, post, pre)
+    pops: dict
+    w: dict
+    rules: dict
+    inputs: dict
 
 
 class StepInput(NamedTuple):
-    """What the schedule gives a step: input rates and target potentials (R, S, n),
-    target gates and the learn gate (R, 1, 1), normal draws for the noise (R, S, n)."""
+    """What the schedule gives a step: data (R, S, n), gates and the learn signal
+    (R, 1, 1), and this step's draws per population (R, S, n)."""
 
     data: dict
     gates: dict
     learn: torch.Tensor
-    noise: dict
+    draws: dict
+
+
+class _Context:
+    """What the compiler tells a model (one population) or a rule (one projection): its
+    numbers per replica, shapes, dt, and the schedule's first values."""
+
+    def __init__(self, items: list, size: int, sim: "TorchSimulator", first=None, pre_size: int = 0):
+        self.items, self.pop, self.size, self.dt = items, items[0], size, sim.network.dt
+        self.name = getattr(items[0], "name", None)
+        self.samples, self._sim, self._first, self._pre = sim.samples, sim, first, pre_size
+        self.fed = sim.network.fed(self.name) if hasattr(items[0], "model") else set()
+
+    def param(self, value) -> torch.Tensor:
+        """value(item) for every replica: (R, 1, 1), or (R, 1, n) for one value per neuron."""
+        values = [np.asarray(value(item), dtype=float) for item in self.items]
+        shape = (1, self.size) if any(v.ndim for v in values) else (1, 1)
+        return self.tensor(np.stack([np.broadcast_to(v, shape) for v in values]))
+
+    def tensor(self, values) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(values, dtype=float), dtype=self._sim.dtype, device=self._sim.device)
+
+    def zeros(self, n: int | None = None) -> torch.Tensor:
+        return torch.zeros((self._sim.replicas, self.samples, n or self.size), dtype=self._sim.dtype,
+                           device=self._sim.device)
+
+    def zeros_pre(self) -> torch.Tensor:
+        return self.zeros(self._pre)
+
+    def zeros_weight(self) -> torch.Tensor:
+        return torch.zeros((self._sim.replicas, self.size, self._pre), dtype=self._sim.dtype, device=self._sim.device)
+
+    def first(self, key: str) -> torch.Tensor:
+        """The schedule's values of `key` at the first presentation (R, S, n); zeros
+        while no schedule is given."""
+        return self.zeros() if self._first is None else self._first[key][0].clone()
+
+
+class _Projection(NamedTuple):
+    name: str
+    source: str
+    port: str
+    signal: str
+    owner: str | None
+    tied: bool
+    delay: int
+    scale: torch.Tensor | None
+    gain: str | None
 
 
 class NetworkStep(torch.nn.Module):
     """One step n-1 -> n of docs/equations.md for R replicas x S samples."""
 
-    def __init__(self, networks: list[Network], samples: int, device, dtype):
+    def __init__(self, sim: "TorchSimulator", first: dict, record_inputs: set):
         super().__init__()
-        self.net = networks[0]
-        self.dt = self.net.dt
-        self.samples = samples
-        per = lambda f: torch.tensor([f(n) for n in networks], device=device, dtype=dtype).view(-1, 1, 1)  # noqa: E731
-        self.pops = [p for p in self.net.populations if not p.is_input]
-        self.onto = {f"{p.name}.{c}": [q.name for q in self.net.projections_onto(p.name, c)]
-                     for p in self.pops for c in p.model.compartments}  # looked up once, not every step
-        self.phi = {p.name: ACTIVATIONS[p.model.activation] for p in self.pops}
-        self.source = {q.name: q.source for q in self.net.projections}
-        self.g = {}  # "pop.compartment" -> conductance (R, 1, 1)
-        self.vhat = {}  # "pop.compartment" -> dendritic prediction factor
-        self.g_fixed = {}  # pop -> g_l + sum of dendritic and ungated nudging conductances
-        for pop in self.pops:
-            m, name = pop.model, pop.name
-            for c in m.compartments:
-                self.g[f"{name}.{c}"] = per(lambda n, c=c: n.population(name).model.conductance(c))
-            for c in m.dendrites:
-                self.vhat[f"{name}.{c}"] = per(lambda n, c=c: n.population(name).model.prediction_factor(c))
-            fixed = [c for c in m.compartments if c in m.dendrites or not self.data_driven(pop, c)]
-            self.g_fixed[name] = per(lambda n: n.population(name).model.g_l) + sum(self.g[f"{name}.{c}"] for c in fixed)
-        noisy = [p for p in self.pops if p.noise is not None]
-        self.noise_decay = {p.name: 1.0 - self.dt / per(lambda n, q=p.name: n.population(q).noise.tau) for p in noisy}
-        self.noise_gain = {p.name: per(lambda n, q=p.name: n.population(q).noise.sigma
-                                       * math.sqrt(self.dt / n.population(q).noise.tau)) for p in noisy}
-        self.eta_mean, self.decay, self.tau_lo, self.hp_decay = {}, {}, {}, {}
-        for proj in self.net.projections:
-            rule, k = proj.rule, proj.name
-            if isinstance(rule, (DendriticPrediction, Silencing, PhaselessAlignment)):
-                # the mean over samples of the summed per-sample updates
-                self.eta_mean[k] = per(lambda n: n.projection(k).rule.eta) / samples
-            if isinstance(rule, DendriticPrediction) and rule.tau_lo > 0:
-                self.tau_lo[k] = per(lambda n: n.projection(k).rule.tau_lo)
-            if isinstance(rule, PhaselessAlignment):
-                self.decay[k] = per(lambda n: n.projection(k).rule.eta * n.projection(k).rule.alpha)
-                self.hp_decay[k] = self.dt / per(lambda n: n.projection(k).rule.tau_hp)
+        nets, net = sim.networks, sim.network
+        self.order, self.record_inputs, self.sparse = net.order, record_inputs, sim.sparse
+        self.groups = {}
+        for i, pop in enumerate(net.populations):
+            ctx = _Context([n.populations[i] for n in nets], pop.size, sim, first)
+            self.groups[pop.name] = pop.model.torch(ctx)
+        self.onto = {name: [] for name in self.order}
+        self.rules = {}
+        for i, proj in enumerate(net.projections):
+            per = [n.projections[i] for n in nets]
+            scales = [p.scale for p in per]
+            scale = None if all(s == 1 for s in scales) else \
+                torch.tensor(scales, dtype=sim.dtype, device=sim.device).view(-1, 1, 1)
+            self.onto[proj.target].append(_Projection(proj.name, proj.source, proj.port, proj.signal, proj.owner,
+                                                      bool(proj.tied), proj.delay, scale, proj.gain))
+            if proj.rule is not None:
+                ctx = _Context(per, proj_size(net, proj.target), sim, pre_size=proj_size(net, proj.source))
+                self.rules[proj.name] = (proj, proj.rule.factors(proj), proj.rule.torch(ctx))
+        for name, (proj, factors, _) in self.rules.items():
+            for pop, quantity in factors.values():
+                if quantity not in self.groups[pop].quantities:
+                    raise ValueError(f"projection {name} ({type(proj.rule).__name__}): the rule reads {quantity!r} "
+                                     f"of {pop}, which its model {type(net.population(pop).model).__name__} "
+                                     "does not provide")
 
-    def data_driven(self, pop: Population, nudging: str) -> bool:
-        return not self.net.projections_onto(pop.name, nudging)
+    def initial(self) -> dict:
+        return {name: dict(group.initial) for name, group in self.groups.items()}
 
-    def _input(self, proj: Projection, state: NetworkState) -> torch.Tensor:
-        """I = W s_pre(n-1), per replica and sample: (R, S, pre) @ (R, pre, post)."""
-        s = state.r[proj.source] if proj.signal == "rate" else state.u_breve[proj.source]
-        if proj.kind == "one_to_one":
+    def _project(self, q: _Projection, s: torch.Tensor, w: dict) -> torch.Tensor:
+        """W s per replica and sample: (R, S, pre) -> (R, S, post)."""
+        if q.owner is None:
             return s
-        if proj.tied:
-            return proj.rule.sign * torch.bmm(s, state.w[proj.rule.source])
-        return torch.bmm(s, state.w[proj.name].mT)
+        if q.tied:
+            return torch.bmm(s, w[q.owner])
+        if q.owner in self.sparse:  # one replica: CSR (post, pre)
+            return torch.mv(w[q.owner], s[0, 0])[None, None] if s.shape[1] == 1 else (w[q.owner] @ s[0].T).T[None]
+        return torch.bmm(s, w[q.owner].mT)
 
-    def forward(self, inputs: StepInput, state: NetworkState) -> tuple[dict, NetworkState]:
-        """Inputs I = W s(n-1); v_c = sum of I onto c; u_eff = (sum_c g_c (v_c + xi) +
-        sum_n gamma_n g_n v_n) / g_sum; u(n) = u + dt g_sum (u_eff(xi(n-1)) - u); r =
-        phi(u_breve); plasticity from the new postsynaptic and the stored presynaptic
-        values; then r~, r, u_breve are stored. Returns the new rates and state."""
-        dt, net = self.dt, self.net
-        current = {p.name: self._input(p, state) for p in net.projections}
-        v, u, u_breve, r, xi, e = {}, {}, {}, {}, {}, {}
-        for pop in self.pops:
-            name, m = pop.name, pop.model
-            drive, g_sum = 0.0, self.g_fixed[name]
-            for c in m.compartments:
-                key = f"{name}.{c}"
-                onto = self.onto[key]
-                if onto:
-                    v[key] = sum(current[p] for p in onto)
-                    drive = drive + self.g[key] * v[key]
-                elif c in m.nudging:  # a target from the schedule, gated
-                    gate = inputs.gates[key] * self.g[key]
-                    g_sum = g_sum + gate
-                    drive = drive + gate * inputs.data[key]
-                else:
-                    v[key] = torch.zeros_like(state.u[name])
-            if pop.noise is not None:  # the soma sees xi(n-1); u_breve and plasticity see xi(n)
-                g_noise = self.g[f"{name}.{pop.noise.compartment}"]
-                xi[name] = self.noise_decay[name] * state.xi[name] + self.noise_gain[name] * inputs.noise[name]
-                u[name], _ = li_box_feed_forward_step((drive + g_noise * state.xi[name]) / g_sum, LIBoxState(state.u[name]),
-                                                      LIBoxParameters(g_sum, 0.0), dt)
-                u_eff = (drive + g_noise * xi[name]) / g_sum
-            else:
-                u_eff = drive / g_sum
-                u[name], _ = li_box_feed_forward_step(u_eff, LIBoxState(state.u[name]), LIBoxParameters(g_sum, 0.0), dt)
-            u_breve[name] = u_eff if m.prospective else u[name]
-            r[name] = self.phi[name](u_breve[name])
-        for pop in net.populations:
-            if pop.is_input:
-                r[pop.name] = inputs.data[pop.name].clone()  # the state never aliases the schedule
-        w, mbuf = dict(state.w), dict(state.m)
-        for proj in net.projections:
-            k, rule = proj.name, proj.rule
-            if k not in self.eta_mean:
-                continue
-            s = state.r[proj.source] if proj.signal == "rate" else state.u_breve[proj.source]
-            key = f"{proj.target}.{proj.compartment}"
-            # the per-replica factor goes onto the small postsynaptic vector, so that each
-            # weight update is one fused W + post^T pre (baddbmm): one pass over the weights
-            step = dt * inputs.learn * self.eta_mean[k]
-            if isinstance(rule, DendriticPrediction):
-                if key not in e:  # phi(u_breve) - phi(vhat v_c), once per compartment
-                    e[key] = r[proj.target] - self.phi[proj.target](self.vhat[key] * v[key])
-                if k in self.tau_lo:  # W(n) = W + dt M(n-1); M(n) = M + dt (update - M) / tau_lo
-                    w[k] = state.w[k] + dt * state.m[k]
-                    mbuf[k] = torch.baddbmm(state.m[k] * (1.0 - dt / self.tau_lo[k]), (step / self.tau_lo[k] * e[key]).mT, s)
-                else:
-                    w[k] = torch.baddbmm(state.w[k], (step * e[key]).mT, s)
-            elif isinstance(rule, Silencing):
-                w[k] = torch.baddbmm(state.w[k], (-step * v[key]).mT, s)
-            else:  # phaseless alignment: dB/dt = eta (xi r~^T - alpha B)
-                kept = 1.0 - dt * inputs.learn * self.decay[k]
-                w[k] = torch.baddbmm(state.w[k] * kept, (step * xi[proj.target]).mT, state.r_hp[k])
-        r_hp = {k: hp + (r[self.source[k]] - state.r[self.source[k]]) - self.hp_decay[k] * hp
-                for k, hp in state.r_hp.items()}
-        return r, NetworkState(u, r, u_breve, v, xi, r_hp, w, mbuf)
+    def forward(self, inputs: StepInput, state: NetworkState) -> NetworkState:
+        start, now, delivered, recorded = state.pops, dict(state.pops), {}, {}
+        for name in self.order:
+            ports = {}
+            for q in self.onto[name]:
+                s = self.groups[q.source].signals[q.signal](now[q.source] if q.delay == 0 else start[q.source])
+                delivered[q.name] = s
+                x = self._project(q, s, state.w)
+                if q.name in self.record_inputs:
+                    recorded[q.name] = x
+                if q.gain is not None:
+                    x = self.groups[name].quantities[q.gain](start[name]) * x
+                if q.scale is not None:
+                    x = q.scale * x
+                ports[q.port] = ports[q.port] + x if q.port in ports else x
+            now[name] = self.groups[name].step(start[name], ports, inputs.data, inputs.gates, inputs.draws.get(name))
+        w, rules = dict(state.w), dict(state.rules)
+        for name, (proj, factors, rule) in self.rules.items():
+            when = start if proj.rule.reads == "start" else now
+            post = self.groups[factors["post"][0]].quantities[factors["post"][1]](when[factors["post"][0]])
+            pre = self.groups[factors["pre"][0]].quantities[factors["pre"][1]](start[factors["pre"][0]]) \
+                if "pre" in factors else delivered[name]
+            w[name], rules[name] = rule.update(state.w[name], pre, post, inputs.learn, state.rules[name])
+            if rule.end is not None:
+                signal = self.groups[proj.source].signals[proj.signal]
+                rules[name] = rule.end(rules[name], signal(start[proj.source]), signal(now[proj.source]))
+        return NetworkState(now, w, rules, recorded)
+
+
+def proj_size(net: Network, name: str) -> int:
+    return net.population(name).size
 
 
 class NetworkBlock(torch.nn.Module):
-    """K steps in one call (what torch.compile fuses, and a CUDA graph replays): the
-    presentation's inputs for every step, inputs.noise as (K, R, S, n) draws."""
+    """K steps in one call (what torch.compile fuses and a CUDA graph replays): the
+    presentation's inputs for every step, draws as (K, R, S, n); returns the state and
+    the spikes of each step of the populations in `spikes` (K, R, S, n)."""
 
-    def __init__(self, step: NetworkStep, length: int):
+    def __init__(self, step: NetworkStep, length: int, spikes: list[str]):
         super().__init__()
-        self.step, self.length = step, length
+        self.step, self.length, self.spikes = step, length, spikes
 
-    def forward(self, inputs: StepInput, state: NetworkState) -> NetworkState:
+    def forward(self, inputs: StepInput, state: NetworkState):
+        fired = {name: [] for name in self.spikes}
         for j in range(self.length):
-            _, state = self.step(inputs._replace(noise={k: d[j] for k, d in inputs.noise.items()}), state)
-        return state
-
-
-MAX_BLOCK = 10  # steps per call: longer blocks compile for longer (about 5 s per step on 2 cores)
-NOISE_CHUNK = 2 ** 21  # numbers per noise chunk
+            state = self.step(inputs._replace(draws={k: d[j] for k, d in inputs.draws.items()}), state)
+            for name in self.spikes:
+                fired[name].append(state.pops[name]["spikes"] > 0)
+        return state, {name: torch.stack(f) for name, f in fired.items()}
 
 
 def block_length(steps_per_presentation: int, intervals: list[int], longest: int) -> int:
@@ -217,36 +215,21 @@ def block_length(steps_per_presentation: int, intervals: list[int], longest: int
     return max(d for d in range(1, min(g, longest) + 1) if g % d == 0)
 
 
-# ----------------------------------------------------------------------------------
-# the simulator
-# ----------------------------------------------------------------------------------
-def structure(net: Network) -> tuple:
-    """What replicas must share (everything but numbers): populations, compartments,
-    activations, noise sites, projections and their rule types."""
-    pops = tuple((p.name, p.size, type(p.model).__name__,
-                  None if p.is_input else (tuple(p.model.dendrites), tuple(p.model.nudging), p.model.activation,
-                                           p.model.prospective),
-                  None if p.noise is None else p.noise.compartment) for p in net.populations)
-    projs = tuple((p.name, p.source, p.target, p.compartment, type(p.rule).__name__, p.kind, p.signal,
-                   getattr(p.rule, "source", None), getattr(p.rule, "sign", None),
-                   getattr(p.rule, "tau_lo", 0.0) > 0) for p in net.projections)
-    return pops, projs, net.dt
-
-
 class TorchSimulator:
     """Runs a network description on PyTorch (CPU or CUDA).
 
     network: one `Network`, or a list of them with the same structure (one per replica;
-        weights and parameters may differ).
-    seed: one per replica (an int for one replica); it fixes the replica's noise.
+        weights and numbers may differ).
+    seed: one per replica (an int for one replica); it fixes the replica's draws.
     samples: the minibatch size S (schedules then give (presentations, S, n) data).
     dtype: "float32" or "float64"; device: "cpu", "cuda" or a torch.device.
     compile: torch.compile the step (on CUDA with CUDA graphs); default: on CUDA only.
     noise: optional {population: (R, n_steps, S, size) or, for R = S = 1, (n_steps, size)
         N(0, 1) draws} replacing the counter-based draws (to replay a realisation).
+    check_every_ms: how often the run looks for NaN or inf.
     """
 
-    def __init__(self, network: Network | list[Network], device="cpu", dtype: str = "float64",
+    def __init__(self, network: Network | list[Network], *, device="cpu", dtype: str = "float64",
                  seed: int | list[int] = 0, samples: int = 1, compile: bool | None = None,
                  noise: dict | None = None, check_every_ms: float = 10.0):
         self.networks = list(network) if isinstance(network, (list, tuple)) else [network]
@@ -255,20 +238,26 @@ class TorchSimulator:
         first = structure(self.networks[0])
         for i, net in enumerate(self.networks[1:], start=1):
             if structure(net) != first:
-                raise ValueError(f"replica {i} differs in structure from replica 0 (populations, compartments, "
-                                 "rules or dt); replicas may differ only in weights and parameters")
+                raise ValueError(f"replica {i} differs in structure from replica 0 (populations, models, ports, "
+                                 "rules or dt); replicas may differ only in weights and numbers")
+        implemented(self.network, "torch")
         self.seeds = [int(s) for s in (seed if isinstance(seed, (list, tuple, np.ndarray)) else [seed])]
         if len(self.seeds) != self.replicas:
             raise ValueError(f"give one seed per replica: {self.replicas} replicas, {len(self.seeds)} seeds")
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-        if not (isinstance(samples, (int, np.integer)) and samples >= 1):
+        if isinstance(samples, bool) or not (isinstance(samples, (int, np.integer)) and samples >= 1):
             raise ValueError(f"samples must be a positive integer, got {samples!r}")
         self.device = resolve_device(device)
         self.dtype, self.samples = DTYPES[dtype], int(samples)
         self.compile = self.device.type == "cuda" if compile is None else bool(compile)
         self.check_every_ms = check_every_ms
+        net = self.network
+        self.sparse = set() if self.replicas > 1 or self.compile else {
+            p.name for p in net.projections if p.kind == "all_to_all" and not p.uses and p.rule is None
+            and not net.users(p.name)[1:] and np.count_nonzero(p.weight) < SPARSE * p.weight.size}
         self.noise = {name: self._fed_noise(name, w) for name, w in (noise or {}).items()}
+        NetworkStep(self, None, set())  # refuses a rule whose factors a model does not provide
 
     @property
     def replicas(self) -> int:
@@ -281,7 +270,7 @@ class TorchSimulator:
     def _fed_noise(self, name: str, w) -> torch.Tensor:
         pop = self.network.population(name)
         if pop.noise is None:
-            raise ValueError(f"noise given for {name}, which has no OUNoise")
+            raise ValueError(f"noise given for {name}, which has no noise source")
         w = torch.as_tensor(np.asarray(w, dtype=float), dtype=self.dtype)
         if w.ndim == 2 and self.replicas == self.samples == 1:
             w = w[None, :, None, :]
@@ -291,19 +280,21 @@ class TorchSimulator:
         return w
 
     # -- running -------------------------------------------------------------------
-    def run(self, schedule: Schedule, recording: Recording | None = None, progress: bool = False) -> RunResult:
+    def run(self, schedule: Schedule, recording: Recording | None = None, progress: bool = False,
+            reset: bool = False) -> RunResult:
         """One replica, as Brian2Simulator.run: raises DivergenceError (with the partial
         result) when the state becomes NaN or inf."""
         if self.replicas != 1:
             raise ValueError(f"run() simulates one replica; this simulator has {self.replicas}: use run_replicas()")
-        result = self.run_replicas(schedule, recording, progress)[0]
+        result = self.run_replicas(schedule, recording, progress, reset)[0]
         if result.divergence is not None:
             raise DivergenceError(result.divergence, result)
         return result
 
     def run_replicas(self, schedules: Schedule | list[Schedule], recording: Recording | None = None,
-                     progress: bool = False) -> list[RunResult]:
-        """All replicas at once, each with its own schedule (or one schedule for all).
+                     progress: bool = False, reset: bool = False) -> list[RunResult]:
+        """All replicas at once, each with its own schedule (or one schedule for all);
+        `reset` returns every population's state to its start at each presentation.
         Returns one RunResult per replica; a replica whose state became NaN or inf has
         `divergence` set (the others run on)."""
         t_start = time.perf_counter()
@@ -316,22 +307,24 @@ class TorchSimulator:
             if w.shape[1] < n_steps:
                 raise ValueError(f"noise for {name} covers {w.shape[1]} steps; the schedule needs {n_steps}")
         with torch.no_grad():
-            step = NetworkStep(self.networks, self.samples, self.device, self.dtype)
-            inputs = self._presentations(schedules)
-            state = self._initial_state(schedules)
-            monitor = _Monitor(net, recording, self.replicas)
+            inputs, first = self._presentations(schedules)
+            record_inputs = {v[2:] for vs in recording.variables.values() for v in vs if v.startswith("I_")}
+            step = NetworkStep(self, first, record_inputs)
+            state = self._initial_state(step, record_inputs)
+            monitor = _Monitor(net, recording, self.replicas, self.samples)
             block = block_length(spp, monitor.intervals(), MAX_BLOCK)
-            forward = NetworkBlock(step, block)
+            forward = NetworkBlock(step, block, list(recording.spikes))
             if self.compile:  # CUDA: CUDA graphs; CPU: a C++ wrapper around the kernels (1.5x the Python one)
                 forward = torch.compile(forward, fullgraph=True, dynamic=False,
                                         **({"mode": "reduce-overhead"} if self.device.type == "cuda"
                                            else {"options": {"cpp_wrapper": True}}))
-            noisy = [p.name for p in net.populations if p.noise is not None]
-            keys = torch.tensor([[stream_key(s, q) for q, _ in enumerate(noisy)] for s in self.seeds],
-                                dtype=torch.int64, device=self.device)
-            width = self.replicas * self.samples * sum(net.population(p).size for p in noisy)
+            drawing = [(p.name, step.groups[p.name].draws) for p in net.populations if step.groups[p.name].draws]
+            keys = torch.tensor([[stream_key(s, q) for q in range(len(drawing))] for s in self.seeds],
+                                dtype=torch.int64, device=self.device).view(self.replicas, len(drawing))
+            width = self.replicas * self.samples * sum(net.population(p).size for p, _ in drawing)
             chunk = block * max(1, NOISE_CHUNK // max(1, block * width))
             check = max(1, round(self.check_every_ms / net.dt / block)) * block
+            rest = {p.name: {v: state.pops[p.name][v] for v in p.model.state} for p in net.populations} if reset else {}
             diverged: list[Divergence | None] = [None] * self.replicas
             bar = _progress(progress, n_steps)
             t_loop, k = None, 0
@@ -339,14 +332,17 @@ class TorchSimulator:
                 if k == block:  # the first block compiles; the loop's rate counts from the second
                     _sync(self.device)
                     t_loop = time.perf_counter()
+                if reset and k % spp == 0:
+                    state = state._replace(pops={n: {**s, **rest[n]} for n, s in state.pops.items()})
                 monitor.take(k, state)
                 if k % chunk == 0:
-                    draws = self._draws(noisy, keys, k, min(chunk, n_steps - k))
+                    draws = self._draws(drawing, keys, k, min(chunk, n_steps - k))
                 j = k % chunk
-                block_in = inputs[k // spp]._replace(noise={name: d[j:j + block] for name, d in draws.items()})
+                block_in = inputs[k // spp]._replace(draws={name: d[j:j + block] for name, d in draws.items()})
                 if self.compile and self.device.type == "cuda":
                     torch.compiler.cudagraph_mark_step_begin()
-                state = forward(block_in, state)
+                state, fired = forward(block_in, state)
+                monitor.spikes(k, fired)
                 k += block
                 if bar is not None:
                     bar.update(block)
@@ -356,29 +352,32 @@ class TorchSimulator:
             run_time = time.perf_counter() - (t_loop or t_start)
             if bar is not None:
                 bar.close()
-            t_end = k * net.dt
             monitor.take(k, state)  # the end of the run, when it falls on the grid
-            results = self._collect(state, monitor, t_end, k, time.perf_counter() - t_start, run_time)
+            results = self._collect(state, monitor, k * net.dt, k, time.perf_counter() - t_start, run_time)
         for result, div in zip(results, diverged):
             result.divergence = div or result.first_divergence()
         return results
 
-    def _draws(self, noisy: list[str], keys: torch.Tensor, first: int, n: int) -> dict:
-        """Normal draws (n, R, S, size) for steps first..first+n-1 of every noisy population."""
+    def _draws(self, drawing: list, keys: torch.Tensor, first: int, n: int) -> dict:
+        """Draws (n, R, S, size) for steps first..first+n-1 of every population that draws."""
         out = {}
-        for q, name in enumerate(noisy):
+        for q, (name, kind) in enumerate(drawing):
             if name in self.noise:
                 out[name] = self.noise[name][:, first:first + n].transpose(0, 1).to(self.device).contiguous()
-            else:
-                size = self.network.population(name).size
-                z = counter_normals(keys[:, q], first, n, self.samples * size)
-                out[name] = z.view(self.replicas, n, self.samples, size).transpose(0, 1).to(self.dtype).contiguous()
+                continue
+            size = self.network.population(name).size
+            draw = counter_normals if kind == "normal" else counter_uniforms
+            z = draw(keys[:, q], first, n, self.samples * size)
+            out[name] = z.view(self.replicas, n, self.samples, size).transpose(0, 1).to(self.dtype).contiguous()
         return out
 
     def _check_finite(self, state: NetworkState, diverged: list, t: float) -> bool:
-        """Mark replicas whose potentials or rates became NaN or inf; True when all have."""
-        names = list(state.u)
-        finite = torch.stack([torch.isfinite(state.u[n]).flatten(1).all(1) & torch.isfinite(state.r[n]).flatten(1).all(1)
+        """Mark replicas whose state became NaN or inf; True when all have."""
+        names = [p.name for p in self.network.populations if p.model.state]
+        if not names:
+            return False
+        finite = torch.stack([torch.stack([torch.isfinite(state.pops[n][v]).flatten(1).all(1)
+                                           for v in self.network.population(n).model.state]).all(0)
                               for n in names]).cpu().numpy()  # (populations, R)
         for i in range(self.replicas):
             if diverged[i] is None and not finite[:, i].all():
@@ -398,10 +397,13 @@ class TorchSimulator:
             if sched.samples != self.samples:
                 raise ValueError(f"schedule {i} gives {sched.samples} samples per presentation; "
                                  f"the simulator runs {self.samples}")
+            for pop in net.populations:
+                for key in pop.model.data(pop.name, pop.size, net.fed(pop.name)):
+                    pop.model.check_data(key, sched.batched(key), net.dt)
         return schedules
 
     def _check_recording(self, recording: Recording):
-        """Known variables (no per-projection inputs here), intervals on the step grid."""
+        """Known variables, intervals on the step grid."""
         net = self.network
         check_recording(net, recording, "torch")
         for name, interval in [(p, recording.interval(p)) for p in recording.variables] + \
@@ -413,113 +415,98 @@ class TorchSimulator:
     def _tensor(self, values) -> torch.Tensor:
         return torch.as_tensor(np.asarray(values, dtype=float), dtype=self.dtype, device=self.device)
 
-    def _presentations(self, schedules: list[Schedule]) -> list[StepInput]:
-        """One StepInput per presentation: contiguous (R, S, n) views into (P, R, S, n)
-        tensors on the device."""
+    def _presentations(self, schedules: list[Schedule]) -> tuple[list[StepInput], dict]:
+        """One StepInput per presentation (contiguous (R, S, n) views into (P, R, S, n)
+        tensors on the device), and those tensors."""
         def stack(f):
             return self._tensor(np.stack([f(s) for s in schedules], axis=1))
 
         data = {key: stack(lambda s, key=key: s.batched(key)) for key in self.network.data_keys}
         gates = {key: stack(lambda s, key=key: s.gates.get(key, np.ones(s.n_presentations)))[..., None, None]
-                 for key in self.network.data_keys if "." in key}
+                 for key in self.network.gated_keys}
         learn = stack(lambda s: s.learn)[..., None, None]
-        return [StepInput({k: d[p] for k, d in data.items()}, {k: g[p] for k, g in gates.items()},
-                          learn[p], {}) for p in range(schedules[0].n_presentations)]
+        return [StepInput({k: d[p] for k, d in data.items()}, {k: g[p] for k, g in gates.items()}, learn[p], {})
+                for p in range(schedules[0].n_presentations)], data
 
-    def _initial_state(self, schedules: list[Schedule]) -> NetworkState:
-        """u = u_breve = 0, r = phi(0) (inputs: their first sample), xi = r~ = M = 0."""
-        net, R, S = self.network, self.replicas, self.samples
-        zeros = lambda n: torch.zeros((R, S, n), dtype=self.dtype, device=self.device)  # noqa: E731
-        u, r, u_breve, v, xi, r_hp, w, m = {}, {}, {}, {}, {}, {}, {}, {}
-        for pop in net.populations:
-            if pop.is_input:
-                r[pop.name] = self._tensor(np.stack([s.batched(pop.name)[0] for s in schedules]))
-                continue
-            u[pop.name], u_breve[pop.name] = zeros(pop.size), zeros(pop.size)
-            r[pop.name] = ACTIVATIONS[pop.model.activation](zeros(pop.size))
-            for c in pop.model.dendrites:
-                v[f"{pop.name}.{c}"] = zeros(pop.size)
-            if pop.noise is not None:
-                xi[pop.name] = zeros(pop.size)
-        for proj in net.projections:
-            if proj.kind == "all_to_all" and not proj.tied:
-                w[proj.name] = self._tensor(np.stack([n.projection(proj.name).weight for n in self.networks]))
-            if isinstance(proj.rule, DendriticPrediction) and proj.rule.tau_lo > 0:
-                m[proj.name] = torch.zeros_like(w[proj.name])
-            if isinstance(proj.rule, PhaselessAlignment):
-                r_hp[proj.name] = zeros(net.population(proj.source).size)
-        return NetworkState(u, r, u_breve, v, xi, r_hp, w, m)
+    def _initial_state(self, step: NetworkStep, record_inputs: set) -> NetworkState:
+        w = {}
+        for proj in self.network.projections:
+            if proj.owner == proj.name:
+                if proj.name in self.sparse:
+                    w[proj.name] = _sparse(self._tensor(proj.weight))
+                else:
+                    w[proj.name] = self._tensor(np.stack([n.projection(proj.name).weight for n in self.networks]))
+        rules = {name: dict(rule.initial) for name, (_, _, rule) in step.rules.items()}
+        inputs = {q: torch.zeros((self.replicas, self.samples, self.network.population(self.network.projection(q).target).size),
+                                 dtype=self.dtype, device=self.device) for q in record_inputs}
+        return NetworkState(step.initial(), w, rules, inputs)
 
     def _collect(self, state: NetworkState, monitor: "_Monitor", t_end: float, steps: int, wall: float,
                  run_time: float) -> list[RunResult]:
         net, squeeze = self.network, self.samples == 1
         fin = lambda x, i: (x[i, 0] if squeeze else x[i]).cpu().numpy()  # noqa: E731
-        traces = monitor.traces(t_end, squeeze)
+        traces, spikes = monitor.traces(t_end, squeeze), monitor.trains(net.dt)
+        weights = {p.name: _dense(state.w[p.owner]).cpu().numpy() for p in net.projections if p.owner}
         results = []
         for i in range(self.replicas):
-            weights = {}
-            for proj in net.projections:
-                if proj.kind == "one_to_one":
-                    continue
-                if proj.tied:
-                    weights[proj.name] = proj.rule.sign * state.w[proj.rule.source][i].cpu().numpy().T
-                else:
-                    weights[proj.name] = state.w[proj.name][i].cpu().numpy()
-            final = {}
-            for pop in net.populations:
-                final[f"{pop.name}.r"] = fin(state.r[pop.name], i)
-                if pop.is_input:
-                    final[f"{pop.name}.u_breve"] = np.zeros_like(final[f"{pop.name}.r"])
-                else:
-                    final[f"{pop.name}.u"] = fin(state.u[pop.name], i)
-                    final[f"{pop.name}.u_breve"] = fin(state.u_breve[pop.name], i)
-            results.append(RunResult(traces[i], weights, final, t_end, steps, wall, run_time))
+            final_weights = {name: (w[i].T if net.projection(name).tied else w[i]).copy() for name, w in weights.items()}
+            final = {f"{p.name}.{v}": fin(state.pops[p.name][v], i) for p in net.populations
+                     for v in p.model.recordable(net.fed(p.name), p.noise)}
+            results.append(RunResult(traces[i], final_weights, final, t_end, steps, wall, run_time, spikes=spikes[i]))
         return results
+
+
+def _sparse(w: torch.Tensor) -> torch.Tensor:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return w.to_sparse_csr()
+
+
+def _dense(w: torch.Tensor) -> torch.Tensor:
+    """(R, post, pre), also from one replica's sparse weight."""
+    return w.to_dense()[None] if w.layout == torch.sparse_csr else w
 
 
 class _Monitor:
     """Records the state at the start of every k-th step (the state at t = k dt) and,
-    when the end of the run falls on the grid, the final state; copies stay on the device
-    until the end."""
+    when the end of the run falls on the grid, the final state; and every spike of the
+    populations in recording.spikes. Copies stay on the device until the end."""
 
-    def __init__(self, net: Network, recording: Recording, replicas: int):
-        self.net, self.recording, self.replicas = net, recording, replicas
+    def __init__(self, net: Network, recording: Recording, replicas: int, samples: int):
+        self.net, self.recording, self.replicas, self.samples = net, recording, replicas, samples
         self.every = {p: int(round(recording.interval(p) / net.dt)) for p, v in recording.variables.items() if v}
         self.w_every = None if recording.weights_dt is None or not recording.weights else \
             int(round(recording.weights_dt / net.dt))
-        self.rows = {p: [] for p in self.every}
-        self.w_rows = []
-        self.times = {p: [] for p in self.every}
-        self.w_times = []
+        self.rows, self.times = {p: [] for p in self.every}, {p: [] for p in self.every}
+        self.w_rows, self.w_times = [], []
+        self.fired = {name: [] for name in recording.spikes}
 
     def intervals(self) -> list[int]:
         """Recording intervals in steps."""
         return list(self.every.values()) + ([self.w_every] if self.w_every is not None else [])
-
-    def _values(self, pop: str, var: str, state: NetworkState) -> torch.Tensor:
-        if var == "ou":
-            return state.xi[pop]
-        if var.startswith("v_"):
-            return state.v[f"{pop}.{var[2:]}"]
-        return getattr(state, var)[pop]
-
-    def _weights(self, state: NetworkState) -> list[torch.Tensor]:
-        out = []
-        for name in self.recording.weights:
-            proj = self.net.projection(name)
-            out.append(proj.rule.sign * state.w[proj.rule.source].mT if proj.tied else state.w[name])
-        return [w.clone() for w in out]
 
     def take(self, k: int, state: NetworkState):
         """Record what falls on the grid at t = k dt (once)."""
         t = k * self.net.dt
         for pop, every in self.every.items():
             if k % every == 0 and not (self.times[pop] and self.times[pop][-1] >= t - 1e-9):
-                self.rows[pop].append([self._values(pop, v, state).clone() for v in self.recording.variables[pop]])
+                self.rows[pop].append([(state.inputs[v[2:]] if v.startswith("I_") else state.pops[pop][v]).clone()
+                                       for v in self.recording.variables[pop]])
                 self.times[pop].append(t)
         if self.w_every is not None and k % self.w_every == 0 and not (self.w_times and self.w_times[-1] >= t - 1e-9):
-            self.w_rows.append(self._weights(state))
+            rows = []
+            for name in self.recording.weights:
+                proj = self.net.projection(name)
+                w = _dense(state.w[proj.owner])
+                rows.append((w.mT if proj.tied else w).clone())
+            self.w_rows.append(rows)
             self.w_times.append(t)
+
+    def spikes(self, k: int, fired: dict):
+        for name, f in fired.items():
+            self.fired[name].append((k, f))
 
     def traces(self, t_end: float, squeeze: bool) -> list[dict]:
         out = [{} for _ in range(self.replicas)]
@@ -535,6 +522,16 @@ class _Monitor:
                 values = torch.stack([row[j] for row in self.w_rows], dim=1).cpu().numpy()
                 for i in range(self.replicas):
                     out[i][f"w:{name}"] = Trace(times, values[i])
+        return out
+
+    def trains(self, dt: float) -> list[dict]:
+        """{population: SpikeTrain} per replica (a spike in step k at time k dt)."""
+        out = [{} for _ in range(self.replicas)]
+        for name, blocks in self.fired.items():
+            fired = torch.cat([f for _, f in blocks])
+            for i in range(self.replicas):
+                step, sample, index = (a.cpu().numpy() for a in torch.nonzero(fired[:, i], as_tuple=True))
+                out[i][name] = SpikeTrain(step * dt, index, sample)
         return out
 
 
