@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.cli import load_config, merge
+from neurosim.config import load_config, merge
 from neurosim.recording import read_results
 
 from .experiments import make_config, run_experiment

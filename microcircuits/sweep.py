@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.cli import merge, parse_set
+from neurosim.config import merge, parse_set
 from neurosim.recording import read_results
 
 from .experiments import run_experiment

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from neurosim.backends.brian2 import Brian2Simulator
-from neurosim.cli import main, parse_set
+from neurosim.cli import main
+from neurosim.config import parse_set
 from neurosim.network import Network, Population, Projection
 from neurosim.neurons import RateInput, pyramidal
 from neurosim.noise import OUNoise
