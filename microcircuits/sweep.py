@@ -17,7 +17,7 @@ import numpy as np
 from neurosim.config import merge, parse_set
 from neurosim.recording import read_results
 
-from .experiments import run_experiment
+from .runners import run_experiment
 
 
 def variant_config(config: dict, overrides: dict, seed: int) -> dict:

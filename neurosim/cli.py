@@ -9,7 +9,7 @@ from neurosim.config import load_config, merge, parse_set
 
 
 def cmd_run(args) -> int:
-    from microcircuits.experiments import run_experiment
+    from microcircuits.runners import run_experiment
 
     config = load_config(args.config)
     overrides = parse_set(args.set or [])

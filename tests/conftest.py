@@ -11,7 +11,7 @@ if _ROOT not in sys.path:
 
 def _train(example: str, epochs: int, out):
     """Train an example config (Brian2 standalone) for `epochs`; the results file."""
-    from microcircuits.experiments import run_experiment
+    from microcircuits.runners import run_experiment
     from neurosim.config import load_config, merge
 
     config = merge(load_config(os.path.join(_ROOT, "examples", example)), {"task": {"epochs": epochs}})

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from microcircuits.dendritic import MicrocircuitConfig, build, initial_weights
-from microcircuits.experiments import make_config, run_experiment
+from microcircuits.runners import make_config, run_experiment
 from neurosim.backends.brian2 import Brian2Simulator
 from neurosim.cli import main
 from neurosim.network import Network, Population, Projection

@@ -1,9 +1,11 @@
 """Schedules of the experiment runner: settling, test blocks, the alignment task."""
 import numpy as np
 
+from microcircuits.defaults import DEFAULTS
 from microcircuits.dendritic import MicrocircuitConfig
-from microcircuits.experiments import DEFAULTS, _update_angles, build_schedule, load_task
+from microcircuits.dendritic_runner import _update_angles, build_schedule
 from microcircuits.metrics import backprop_updates
+from microcircuits.tasks import load_task
 from neurosim.recording import Trace
 from neurosim.schedule import Schedule
 
@@ -68,7 +70,7 @@ def test_cli_runs_seeds_as_torch_replicas_like_single_runs(tmp_path):
     equal single-seed runs of the same config, and the same keys as a Brian2 run."""
     import json
 
-    from microcircuits.experiments import run_experiment
+    from microcircuits.runners import run_experiment
     from neurosim.cli import main
     from neurosim.recording import read_results
 

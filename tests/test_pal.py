@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from microcircuits.experiments import run_experiment
+from microcircuits.runners import run_experiment
 from microcircuits.sweep import variant_config
 from neurosim.recording import read_results
 

@@ -1,4 +1,4 @@
-"""The rate-circuit experiment runner (microcircuits.rate_experiments): every model on a
+"""The rate-circuit experiment runner (microcircuits.rate_runner): every model on a
 tiny task, the summary's keys, the backends alike, the MLP baseline against
 baselines.train, config errors and the CLI."""
 import json
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from microcircuits import baselines, rate_models
-from microcircuits.experiments import make_config, run_experiment
-from microcircuits.rate_experiments import MLPConfig, load_rate_task
+from microcircuits.rate_runner import MLPConfig, load_rate_task
+from microcircuits.runners import make_config, run_experiment
 from neurosim.recording import SUMMARY_KEYS, read_results
 
 DENDRITIC_KEYS = {"model", "rule", "backend", "target", "replicas", "seed", "task", "sim_time_ms", "wall_time_s",
