@@ -34,7 +34,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from hardware.export import export_results
+    from microcircuits.export import export_results
 
     path = export_results(args.results, args.format, args.out, samples=args.samples)
     print(f"{args.format}: {path}")
@@ -42,7 +42,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_map(args) -> int:
-    from hardware.export import map_results
+    from microcircuits.export import map_results
 
     report = map_results(args.results, args.target)
     print(report.to_text())

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from hardware.export import map_results
 from hardware.mapping import MappingError, map_network, quantise
 from hardware.nir import read_nir, to_nir, write_nir
 from hardware.targets import TARGETS, load_target
 from microcircuits.conversion import (ConversionSettings, load_trained, rate_predictions, spike_counts,
                                       to_spiking)
 from microcircuits.dendritic import MicrocircuitConfig
+from microcircuits.export import map_results
 from neurosim.backends.brian2_spiking import Brian2SpikingSimulator
 from neurosim.backends.torch_spiking import TorchSpikingSimulator
 from neurosim.cli import main
