@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
+from microcircuits.cli import main
 from neurosim.backends.brian2 import Brian2Simulator
-from neurosim.cli import main
 from neurosim.config import parse_set
 from neurosim.network import Network, Population, Projection
 from neurosim.neurons import RateInput, pyramidal

@@ -71,7 +71,7 @@ def test_cli_runs_seeds_as_torch_replicas_like_single_runs(tmp_path):
     import json
 
     from microcircuits.runners import run_experiment
-    from neurosim.cli import main
+    from microcircuits.cli import main
     from neurosim.recording import read_results
 
     config = tmp_path / "ts.toml"

@@ -14,13 +14,13 @@ import torch
 from hardware.mapping import MappingError, map_network, quantise
 from hardware.nir import read_nir, to_nir, write_nir
 from hardware.targets import TARGETS, load_target
+from microcircuits.cli import main
 from microcircuits.conversion import (ConversionSettings, load_trained, rate_predictions, spike_counts,
                                       to_spiking)
 from microcircuits.dendritic import MicrocircuitConfig
 from microcircuits.export import map_results
 from neurosim.backends.brian2_spiking import Brian2SpikingSimulator
 from neurosim.backends.torch_spiking import TorchSpikingSimulator
-from neurosim.cli import main
 from neurosim.recording import Recording
 from neurosim.schedule import Schedule
 from neurosim.spiking import LIF, Connection, CubaLIF, CurrentInput, SpikingNetwork, SpikingPopulation

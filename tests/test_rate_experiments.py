@@ -134,7 +134,7 @@ def test_dendritic_config_has_no_batch():
 
 
 def test_cli_runs_a_rate_model(tmp_path, capsys):
-    from neurosim.cli import main
+    from microcircuits.cli import main
 
     config = tmp_path / "energy.toml"
     config.write_text('model = "energy"\n[network]\nlayers = [4, 6, 3]\nactivation = "tanh"\nt_pres = 1.0\n'
