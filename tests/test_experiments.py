@@ -97,3 +97,15 @@ def _toml(path):
     import tomllib
 
     return tomllib.loads(path.read_text())
+
+
+def test_the_demo_config_is_package_data_and_valid():
+    """`neurosim demo` reads its config from the installed package, not from examples/."""
+    import tomllib
+
+    from microcircuits.demo import CONFIG
+    from microcircuits.runners import make_config
+
+    config = make_config(tomllib.loads(CONFIG.read_text()))
+    assert CONFIG.name == "yinyang_demo.toml"
+    assert config["network"]["layers"] == [4, 30, 3] and config["task"]["name"] == "yinyang"
