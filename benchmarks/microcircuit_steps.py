@@ -1,6 +1,6 @@
-"""Simulation steps per second of the 5-20-10-20-5 microcircuit (models.md, the
-"Fig 3a-c" setting: U[-1,1] weights, eta_fw = 1, eta_PI = 5, eta_IP = 0, dt = 0.01 ms,
-1 ms per sample, no target), on the Brian2 backend (runtime cython, cpp_standalone)
+"""Simulation steps per second of the 5-20-10-20-5 microcircuit (the "Fig 3a-c" setting of
+docs/equations.md section 2: U[-1,1] weights, eta_fw = 1, eta_PI = 5, eta_IP = 0,
+dt = 0.01 ms, 1 ms per sample, no target), on the Brian2 backend (runtime cython, cpp_standalone)
 against the plain numpy loop of the same equations, measured in the same run.
 
     python -m benchmarks.microcircuit_steps [--steps 200000] [--out benchmarks/results]

@@ -186,8 +186,8 @@ def _simulate(run: dict, replicas: list[_Replica], recording: Recording, out_dir
 
 
 def compute_metrics(result, task: Task, schedule: Schedule, starts: list, cfg, out: str) -> dict[str, Trace]:
-    """The metrics of models.md section 7 over time: test accuracy / mse per test block,
-    apical mismatch, and at every weight snapshot angle(B_l, W_{l+1}^T),
+    """The metrics of docs/equations.md section 7 over time: test accuracy / mse per test
+    block, apical mismatch, and at every weight snapshot angle(B_l, W_{l+1}^T),
     angle(B_l, phi'_l W_{l+1}^T phi'_{l+1}) and angle(dW_l, dW_l^BP) (the weights' change
     until the next snapshot against backprop's summed steps for the samples learned in
     between, at the snapshot's weights)."""

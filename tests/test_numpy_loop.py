@@ -24,7 +24,7 @@ def rand_weights(layers, rng, scale=1.0):
 
 
 def sps_weights(layers, rng, scale=1.0):
-    """Weights in the self-predicting state (models.md section 1), B random (fa)."""
+    """Weights in the self-predicting state (docs/equations.md section 1), B random (fa)."""
     w = rand_weights(layers, rng, scale)
     N = len(layers) - 1
     g = G

@@ -1,6 +1,6 @@
-"""Phaseless alignment learning on the Brian2 backend (models.md section 2): shortened
-versions of the paper's B-alignment and 1-1-1 teacher-student runs, from the example
-configs, as cpp_standalone programs. They fail if the rule's sign, the high-pass filter
+"""Phaseless alignment learning on the Brian2 backend (docs/equations.md section 2):
+shortened versions of the paper's B-alignment and 1-1-1 teacher-student runs, from the
+example configs, as cpp_standalone programs. They fail if the rule's sign, the high-pass filter
 or the noise injection is wrong: each of those has a control run here."""
 import tomllib
 from pathlib import Path
