@@ -40,9 +40,8 @@ class Task:
 
 
 def load_task(task: dict, cfg: dendritic.MicrocircuitConfig, seed: int) -> Task:
-    """The data of a config's [task] for a network of cfg.layers (the rate circuits'
-    configs serve as well: only teacher_student without teacher_activation reads more,
-    building its teacher as a microcircuit)."""
+    """The data of a config's [task] for a network with cfg.layers (only cfg.layers is
+    read, so every model's config serves)."""
     name = task["name"]
     if name == "alignment":
         x = np.random.default_rng(seed + 20_000).uniform(0.0, 1.0, (task["n_train"] or 100, cfg.layers[0]))
