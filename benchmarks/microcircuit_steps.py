@@ -1,9 +1,12 @@
-"""Simulation steps per second of the 5-20-10-20-5 microcircuit (models.md, the
-"Fig 3a-c" setting: U[-1,1] weights, eta_fw = 1, eta_PI = 5, eta_IP = 0, dt = 0.01 ms,
-1 ms per sample, no target), on the Brian2 backend (runtime cython, cpp_standalone)
+"""Simulation steps per second of the 5-20-10-20-5 microcircuit (the "Fig 3a-c" setting of
+docs/equations.md section 2: U[-1,1] weights, eta_fw = 1, eta_PI = 5, eta_IP = 0,
+dt = 0.01 ms, 1 ms per sample, no target), on the Brian2 backend (runtime cython, cpp_standalone)
 against the plain numpy loop of the same equations, measured in the same run.
 
-    python benchmarks/microcircuit_steps.py [--steps 200000] [--out benchmarks/results]
+    python -m benchmarks.microcircuit_steps [--steps 200000] [--out benchmarks/results]
+
+run from the repository root (the numpy loop is the tests' oracle,
+tests/oracle/microcircuit_loop.py).
 
 Steps/s count the simulation loop alone (Brian2's own run time, without code
 generation and compilation, which are reported separately).
@@ -18,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.numpy_loop import from_microcircuit, simulate
 from microcircuits.dendritic import MicrocircuitConfig, build, initial_weights
 from neurosim.backends.brian2 import Brian2Simulator
 from neurosim.recording import library_versions
 from neurosim.schedule import Schedule
+from tests.oracle.microcircuit_loop import from_microcircuit, simulate
 
 LAYERS = [5, 20, 10, 20, 5]
 

@@ -14,7 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-from neurosim.cli import merge, parse_set
+from neurosim.config import merge, parse_set
 from microcircuits.principles import compare_principles, load_spec
 
 SPEC = Path(__file__).resolve().parent / "principles.toml"

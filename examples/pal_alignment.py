@@ -1,7 +1,7 @@
-"""PAL B-alignment (models.md section 2, "Fig 3"): the angle between the top-down weights
-B_l and W_{l+1}^T over 10 s of simulated learning, near-linear (W, B ~ U[-1, 1]) and
-nonlinear (W, B ~ U[-5, 5]) settings, with two controls of the near-linear one: noise off
-(sigma = 0) and no learning of B (eta_bw = 0).
+"""PAL B-alignment (docs/equations.md section 2, "Fig 3"): the angle between the top-down
+weights B_l and W_{l+1}^T over 10 s of simulated learning, near-linear (W, B ~ U[-1, 1])
+and nonlinear (W, B ~ U[-5, 5]) settings, with two controls of the near-linear one: noise
+off (sigma = 0) and no learning of B (eta_bw = 0).
 
     .venv/bin/python examples/pal_alignment.py --seeds 10 --out runs/pal_alignment
 

@@ -1,5 +1,6 @@
-"""PAL 1-1-1 teacher-student with a wrong-sign top-down weight (models.md section 2,
-"Fig 4a-b"): feedback alignment keeps B's wrong sign and fails; PAL flips B and learns.
+"""PAL 1-1-1 teacher-student with a wrong-sign top-down weight (docs/equations.md
+section 2, "Fig 4a-b"): feedback alignment keeps B's wrong sign and fails; PAL flips B
+and learns.
 
     .venv/bin/python examples/pal_teacher_student.py --seeds 3 --out runs/pal_teacher_student
 

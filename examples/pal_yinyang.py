@@ -1,5 +1,5 @@
 """Yin-Yang 4-30-3 with the top-down weights in modes bp, fa and pal, same seeds and
-data (models.md section 2, the paper's classification experiment).
+data (docs/equations.md section 2, the paper's classification experiment).
 
     .venv/bin/python examples/pal_yinyang.py --seeds 5 --out runs/pal_yinyang
 

@@ -21,12 +21,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hardware.export import map_results  # noqa: E402
 from hardware.mapping import MappingError  # noqa: E402
 from hardware.nir import write_nir  # noqa: E402
 from hardware.targets import TARGETS  # noqa: E402
 from microcircuits.conversion import (ConversionSettings, load_trained, rate_predictions, spike_counts,  # noqa: E402
                                       to_spiking)
+from microcircuits.export import map_results  # noqa: E402
 
 SETTINGS = ConversionSettings()
 

@@ -103,14 +103,14 @@ class Trained:
     config: dict
     cfg: object  # MicrocircuitConfig
     weights: list[np.ndarray]  # W_1 .. W_N
-    task: object  # experiments.Task
+    task: object  # tasks.Task
 
 
 def load_trained(path) -> Trained:
     """The config, forward weights and task (with its test set) of a results file."""
     from neurosim.recording import read_results
 
-    from . import dendritic, experiments
+    from . import dendritic, tasks
 
     results = read_results(path)
     if results["status"] != "complete":
@@ -125,7 +125,7 @@ def load_trained(path) -> Trained:
         if w.shape != (cfg.layers[l], cfg.layers[l - 1]):
             raise ValueError(f"{path}: W{l} has shape {w.shape}, but layers {cfg.layers} need "
                              f"{(cfg.layers[l], cfg.layers[l - 1])}")
-    task = experiments.load_task(config["task"], cfg, config["run"]["seed"])
+    task = tasks.load_task(config["task"], cfg, config["run"]["seed"])
     return Trained(config, cfg, weights, task)
 
 

@@ -1,15 +1,17 @@
 """`make demo`: the microcircuit on Yin-Yang with its top-down weights in modes `bp`,
-`fa` and `pal`, same seeds and data, two runs at a time, then a table and plots."""
+`fa` and `pal`, same seeds and data, two runs at a time, then a table and plots. Its
+config, microcircuits/configs/yinyang_demo.toml, ships with the package."""
 from __future__ import annotations
 
 import sys
 import time
 import tomllib
+from importlib.resources import files
 from pathlib import Path
 
 from .comparison import MODES, compare_modes
 
-CONFIG = Path(__file__).resolve().parent.parent / "examples" / "yinyang_demo.toml"
+CONFIG = files("microcircuits.configs") / "yinyang_demo.toml"
 
 
 def run_demo(out: Path, epochs: int | None = None, seeds: int = 1) -> str:

@@ -1,12 +1,12 @@
 """The dendritic cortical microcircuit (Sacramento et al. 2018) with prospective coding
-(Latent Equilibrium, Haider et al. 2021): models.md section 1.
+(Latent Equilibrium, Haider et al. 2021): docs/equations.md section 1.
 
 Populations: input `x`; pyramidal layers `P1`..`PN` (PN is the output); interneurons
 `I1`..`I(N-1)`, one per pyramid of the layer above. Projections:
 
     W{l}:   P{l-1} -> P{l}  basal     dW/dt = eta_fw [phi(u_breve) - phi(vhat_bas)] r^T
     B{l}:   P{l+1} -> P{l}  apical    bp: W{l+1}^T (tied), fa: fixed random,
-                                      pal: dB/dt = eta_bw [xi r~^T - alpha B] (models.md section 2)
+                                      pal: dB/dt = eta_bw [xi r~^T - alpha B] (section 2 there)
     WIP{l}: P{l}   -> I{l}  dendrite  dW/dt = eta_IP [phi(u_breve^I) - phi(vhat_den)] r^T
     BPI{l}: I{l}   -> P{l}  apical    dB/dt = -eta_PI v_api r_I^T
     N{l}:   P{l+1} -> I{l}  nudge     one-to-one, carries u_breve (g_nI nudging)
@@ -33,7 +33,8 @@ SPS_MODES = ("set", "random")
 
 @dataclass
 class MicrocircuitConfig:
-    """Every setting of the circuit; defaults are the paper settings of models.md."""
+    """Every setting of the circuit; defaults are the paper settings (docs/equations.md
+    section 1)."""
 
     layers: list = field(default_factory=lambda: [4, 30, 3])
     g_l: float = 0.03

@@ -1,5 +1,5 @@
-"""Deep feedback control with strong feedback (Meulemans et al. 2021, 2022; models.md
-section 4) as a rate circuit. Layer l has a basal input W_l r_{l-1}, an apical one
+"""Deep feedback control with strong feedback (Meulemans et al. 2021, 2022;
+docs/equations.md section 4) as a rate circuit. Layer l has a basal input W_l r_{l-1}, an apical one
 a_l = Q_l u + n_l (n_l: low-passed noise, std sigma), a soma and the basal prediction b_l
 (what the soma would be without the apical input), both filtered alike:
 

@@ -1,5 +1,6 @@
-"""Prospective configuration (Song et al. 2024; models.md section 3) as a rate circuit:
-value neurons x_l and error neurons e_l of an energy-based (predictive coding) network,
+"""Prospective configuration (Song et al. 2024; docs/equations.md section 3) as a rate
+circuit: value neurons x_l and error neurons e_l of an energy-based (predictive coding)
+network,
 
     E = sum_l 1/2 ||x_l - W_l f(x_{l-1})||^2,   x_0 = input and x_L = target clamped
 

@@ -1,5 +1,5 @@
-"""Dynamic inversion (Podlaski & Machens 2020; models.md section 5) as a rate circuit,
-for linear layers. The forward pass h_l = W_l h_{l-1} runs in instantaneous populations
+"""Dynamic inversion (Podlaski & Machens 2020; docs/equations.md section 5) as a rate
+circuit, for linear layers. The forward pass h_l = W_l h_{l-1} runs in instantaneous populations
 (rates.Leaky with tau = dt); the output error delta_L = y - h_L. Each layer l = L .. 2
 inverts its error delta_l through its own forward weights W_l in a fast loop
 

@@ -1,5 +1,5 @@
-"""Metrics of models.md section 7: angles between matrices, accuracy, errors, and the
-backprop reference for the microcircuit's effective feed-forward network."""
+"""Metrics of docs/equations.md section 7: angles between matrices, accuracy, errors, and
+the backprop reference for the microcircuit's effective feed-forward network."""
 from __future__ import annotations
 
 import numpy as np

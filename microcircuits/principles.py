@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.cli import load_config, merge
+from neurosim.config import load_config, merge
 from neurosim.recording import read_results
 
-from .experiments import make_config, run_experiment
+from .runners import make_config, run_experiment
 from .sweep import mean_sem
 
 SECTIONS = ("network", "task", "run")

@@ -5,7 +5,7 @@ weights, and the training schedule. Each principle module gives
     RULE, Config, initial_weights(cfg, seed), build(cfg, weights), schedule(cfg, x, y),
     forward(cfg, weights, x)
 
-so that the experiment runner treats them alike (microcircuits.rate_experiments)."""
+so that the experiment runner treats them alike (microcircuits.rate_runner)."""
 from __future__ import annotations
 
 import dataclasses

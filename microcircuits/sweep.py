@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.cli import merge, parse_set
+from neurosim.config import merge, parse_set
 from neurosim.recording import read_results
 
-from .experiments import run_experiment
+from .runners import run_experiment
 
 
 def variant_config(config: dict, overrides: dict, seed: int) -> dict:

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-# make the repository root importable (e.g. `from benchmarks.numpy_loop import ...`)
+# make the repository root importable (e.g. `from tests.oracle.microcircuit_loop import ...`)
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
@@ -11,8 +11,8 @@ if _ROOT not in sys.path:
 
 def _train(example: str, epochs: int, out):
     """Train an example config (Brian2 standalone) for `epochs`; the results file."""
-    from microcircuits.experiments import run_experiment
-    from neurosim.cli import load_config, merge
+    from microcircuits.runners import run_experiment
+    from neurosim.config import load_config, merge
 
     config = merge(load_config(os.path.join(_ROOT, "examples", example)), {"task": {"epochs": epochs}})
     run_experiment(config, out, progress=False, log=lambda *a: None)

@@ -1,15 +1,15 @@
 """Both backends (Brian2 and torch, float64) against the independent numpy loop
-(benchmarks/numpy_loop.py): same network, same schedule, noise off or the same noise
+(tests/oracle/microcircuit_loop.py): same network, same schedule, noise off or the same noise
 draws -> the same trajectories and weights, to 1e-9."""
 import numpy as np
 import pytest
 
-from benchmarks.numpy_loop import from_microcircuit, simulate
 from microcircuits.dendritic import MicrocircuitConfig, build, initial_weights
 from neurosim.backends.brian2 import Brian2Simulator
 from neurosim.backends.torch import TorchSimulator
 from neurosim.recording import Recording
 from neurosim.schedule import Schedule
+from tests.oracle.microcircuit_loop import from_microcircuit, simulate
 
 N_SAMPLES = 12
 SIMULATORS = {"brian2": lambda net, noise: Brian2Simulator(net, target="numpy", noise=noise),

@@ -1,4 +1,4 @@
-"""The microcircuit on Brian2 reproduces the effects of models.md section 1."""
+"""The microcircuit on Brian2 reproduces the effects of docs/equations.md section 1."""
 import numpy as np
 import pytest
 

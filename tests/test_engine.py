@@ -4,8 +4,9 @@ import json
 import numpy as np
 import pytest
 
+from microcircuits.cli import main
 from neurosim.backends.brian2 import Brian2Simulator
-from neurosim.cli import main, parse_set
+from neurosim.config import parse_set
 from neurosim.network import Network, Population, Projection
 from neurosim.models.dendritic import pyramidal
 from neurosim.models.rate import Input

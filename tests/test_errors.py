@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
+from microcircuits.cli import main
 from microcircuits.dendritic import MicrocircuitConfig, build, initial_weights
-from microcircuits.experiments import make_config, run_experiment
+from microcircuits.runners import make_config, run_experiment
 from neurosim.backends.brian2 import Brian2Simulator
-from neurosim.cli import main
 from neurosim.network import Network, Population, Projection
 from neurosim.models.dendritic import pyramidal
 from neurosim.models.rate import Input

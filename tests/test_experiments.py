@@ -1,9 +1,11 @@
 """Schedules of the experiment runner: settling, test blocks, the alignment task."""
 import numpy as np
 
+from microcircuits.defaults import DEFAULTS
 from microcircuits.dendritic import MicrocircuitConfig
-from microcircuits.experiments import DEFAULTS, _update_angles, build_schedule, load_task
+from microcircuits.dendritic_runner import _update_angles, build_schedule
 from microcircuits.metrics import backprop_updates
+from microcircuits.tasks import load_task
 from neurosim.recording import Trace
 from neurosim.schedule import Schedule
 
@@ -68,8 +70,8 @@ def test_cli_runs_seeds_as_torch_replicas_like_single_runs(tmp_path):
     equal single-seed runs of the same config, and the same keys as a Brian2 run."""
     import json
 
-    from microcircuits.experiments import run_experiment
-    from neurosim.cli import main
+    from microcircuits.runners import run_experiment
+    from microcircuits.cli import main
     from neurosim.recording import read_results
 
     config = tmp_path / "ts.toml"
@@ -95,3 +97,15 @@ def _toml(path):
     import tomllib
 
     return tomllib.loads(path.read_text())
+
+
+def test_the_demo_config_is_package_data_and_valid():
+    """`neurosim demo` reads its config from the installed package, not from examples/."""
+    import tomllib
+
+    from microcircuits.demo import CONFIG
+    from microcircuits.runners import make_config
+
+    config = make_config(tomllib.loads(CONFIG.read_text()))
+    assert CONFIG.name == "yinyang_demo.toml"
+    assert config["network"]["layers"] == [4, 30, 3] and config["task"]["name"] == "yinyang"

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-from hardware.export import map_results
 from hardware.mapping import MappingError, map_network, quantise
 from hardware.nir import read_nir, to_nir, write_nir
 from hardware.targets import TARGETS, load_target
+from microcircuits.cli import main
 from microcircuits.conversion import (ConversionSettings, load_trained, rate_predictions, spike_counts,
                                       to_spiking)
 from microcircuits.dendritic import MicrocircuitConfig
+from microcircuits.export import map_results
 from neurosim.backends.brian2 import Brian2Simulator
 from neurosim.backends.torch import TorchSimulator
-from neurosim.cli import main
 from neurosim.models.rate import Input
 from neurosim.models.spiking import LIF, CubaLIF, values
 from neurosim.network import Network, Population, Projection

@@ -1,4 +1,4 @@
-"""Checks of the plain numpy microcircuit loop (benchmarks/numpy_loop.py) against
+"""Checks of the plain numpy microcircuit loop (tests/oracle/microcircuit_loop.py, the tests' oracle) against
 closed forms of the discrete scheme in docs/equations.md and a literal, unoptimised
 transcription of that scheme."""
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks.numpy_loop import LoopParams, activation, simulate
+from tests.oracle.microcircuit_loop import LoopParams, activation, simulate
 
 G = dict(g_l=0.03, g_bas=0.1, g_api=0.06, g_den=0.1, g_nI=0.06, g_tgt=0.06)
 C_H = G["g_bas"] / (G["g_l"] + G["g_bas"] + G["g_api"])  # hidden, apical silent
@@ -24,7 +24,7 @@ def rand_weights(layers, rng, scale=1.0):
 
 
 def sps_weights(layers, rng, scale=1.0):
-    """Weights in the self-predicting state (models.md section 1), B random (fa)."""
+    """Weights in the self-predicting state (docs/equations.md section 1), B random (fa)."""
     w = rand_weights(layers, rng, scale)
     N = len(layers) - 1
     g = G

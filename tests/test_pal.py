@@ -1,6 +1,6 @@
-"""Phaseless alignment learning on the Brian2 backend (models.md section 2): shortened
-versions of the paper's B-alignment and 1-1-1 teacher-student runs, from the example
-configs, as cpp_standalone programs. They fail if the rule's sign, the high-pass filter
+"""Phaseless alignment learning on the Brian2 backend (docs/equations.md section 2):
+shortened versions of the paper's B-alignment and 1-1-1 teacher-student runs, from the
+example configs, as cpp_standalone programs. They fail if the rule's sign, the high-pass filter
 or the noise injection is wrong: each of those has a control run here."""
 import tomllib
 from pathlib import Path
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from microcircuits.experiments import run_experiment
+from microcircuits.runners import run_experiment
 from microcircuits.sweep import variant_config
 from neurosim.recording import read_results
 

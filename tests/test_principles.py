@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from microcircuits import dendritic, rate_models
-from microcircuits.experiments import DEFAULTS, load_task
+from microcircuits.defaults import DEFAULTS
 from microcircuits.principles import compare_principles, curve, load_spec
-from microcircuits.rate_experiments import load_rate_task, network_config
+from microcircuits.rate_runner import load_rate_task, network_config
+from microcircuits.tasks import load_task
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TEACHER = {**DEFAULTS["task"], "name": "teacher_student", "n_train": 30, "n_test": 10, "teacher_init": 1.0}

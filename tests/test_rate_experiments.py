@@ -1,4 +1,4 @@
-"""The rate-circuit experiment runner (microcircuits.rate_experiments): every model on a
+"""The rate-circuit experiment runner (microcircuits.rate_runner): every model on a
 tiny task, the summary's keys, the backends alike, the MLP baseline against
 baselines.train, config errors and the CLI."""
 import json
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from microcircuits import baselines, rate_models
-from microcircuits.experiments import make_config, run_experiment
-from microcircuits.rate_experiments import MLPConfig, load_rate_task
+from microcircuits.rate_runner import MLPConfig, load_rate_task
+from microcircuits.runners import make_config, run_experiment
 from neurosim.recording import SUMMARY_KEYS, read_results
 
 DENDRITIC_KEYS = {"model", "rule", "backend", "target", "replicas", "seed", "task", "sim_time_ms", "wall_time_s",
@@ -134,7 +134,7 @@ def test_dendritic_config_has_no_batch():
 
 
 def test_cli_runs_a_rate_model(tmp_path, capsys):
-    from neurosim.cli import main
+    from microcircuits.cli import main
 
     config = tmp_path / "energy.toml"
     config.write_text('model = "energy"\n[network]\nlayers = [4, 6, 3]\nactivation = "tanh"\nt_pres = 1.0\n'

@@ -1,10 +1,12 @@
-"""Plain numpy reference of the dendritic cortical microcircuit (Sacramento et al. 2018)
-with Latent-Equilibrium prospective coding, in the discrete-time scheme of
-``docs/equations.md``.
+"""The tests' oracle: the independent reference that the backends are held to. A plain
+numpy transcription of the dendritic cortical microcircuit (Sacramento et al. 2018) with
+Latent-Equilibrium prospective coding, step for step the discrete-time scheme of
+docs/equations.md, written from that page and not from the backends' code
+(tests/test_backends_vs_numpy.py holds Brian2 and torch to it; tests/test_numpy_loop.py
+checks it against closed forms and a literal transcription of the scheme). The speed
+benchmark (benchmarks/microcircuit_steps.py) also measures it.
 
-Vectorised over neurons (matrix products), looping over time steps in Python. It is
-(a) the reference that the speed benchmark compares against and (b) an independent
-check of the Brian2 backend (same scheme, step for step).
+Vectorised over neurons (matrix products), looping over time steps in Python.
 
 One step n -> (t_n = n dt, sample p = n // steps_per_sample):
 
@@ -30,7 +32,7 @@ __all__ = ["LoopParams", "simulate", "from_microcircuit", "activation", "ACTIVAT
 
 
 # ----------------------------------------------------------------------------------
-# activations, written to ``out`` (the formulas of models.md, literally)
+# activations, written to ``out`` (the formulas of docs/equations.md, "The models", literally)
 # ----------------------------------------------------------------------------------
 def _logistic(x, out):
     np.negative(x, out=out)

@@ -1,4 +1,4 @@
-"""The experiment runner of the rate-circuit principles (microcircuits.energy, .dfc,
+"""The runner of the rate-circuit principles (microcircuits.energy, .dfc,
 .inversion; the interface in microcircuits.rate_models) and of their MLP baselines
 (microcircuits.baselines): a config (TOML sections `network`, `task`, `run`, with
 `model` = "energy" | "dfc" | "inversion" | "mlp") -> epochs of training -> summary.json
@@ -18,7 +18,7 @@ same times and land in summary["final"] as lists.
 
 Tasks: yinyang and digits (one-hot targets task.target_on / task.target_off; the rate
 models' outputs are not squashed, so target_on = 1, target_off = 0 is the usual choice)
-and teacher_student: a teacher network (microcircuits.experiments.network_teacher_task)
+and teacher_student: a teacher network (microcircuits.tasks.network_teacher_task)
 with the activations task.teacher_activation = [hidden, output], by default the
 student's (network.activation, network.output_activation; linear where the model has
 none).
@@ -38,11 +38,12 @@ from neurosim import activations
 from neurosim.recording import RunResult, Trace, write_results, write_summary
 
 from . import baselines, rate_models
-from .experiments import BACKENDS, DEFAULTS, Task, load_task, network_teacher_task
+from .defaults import BACKENDS, DEFAULTS
+from .tasks import Task, load_task, network_teacher_task
 
 MODELS = ("energy", "dfc", "inversion", "mlp")
 TASKS = ("yinyang", "digits", "teacher_student")
-# Brian2's default target here is the runtime "cython": standalone cannot run them (see make_rate_config)
+# Brian2's default target here is the runtime "cython": standalone cannot run them (see make_config)
 RUN_DEFAULTS = {**DEFAULTS["run"], "target": "cython", "batch": 1}
 # [task] keys of the dendritic runner that mean nothing here (the principles' times are in [network])
 UNUSED_TASK_KEYS = {"t_pres": "set network.t_pres", "settle": "there is no settling block",
@@ -96,14 +97,13 @@ def network_config(model: str, values: dict):
     return MLPConfig.from_dict(values) if model == "mlp" else principle(model).Config.from_dict(values)
 
 
-def make_rate_config(user: dict) -> dict:
+def make_config(user: dict) -> dict:
     """Defaults overlaid with the user's config (run gets `batch`); unknown sections or
     keys, and settings the rate models cannot run, are ValueErrors."""
     model = user.get("model", DEFAULTS["model"])
-    if model == "dendritic":
-        raise ValueError("model 'dendritic' runs in microcircuits.experiments.run_experiment")
     if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; available: {['dendritic', *MODELS]}")
+        raise ValueError(f"model {model!r} is not one of this runner's {MODELS} (microcircuits.runners picks the "
+                         f"runner of every model)")
     config = {"model": model, "network": {}, "task": copy.deepcopy(DEFAULTS["task"]), "run": dict(RUN_DEFAULTS)}
     for section, values in user.items():
         if section == "model":
@@ -156,11 +156,12 @@ def load_rate_task(task: dict, cfg, seed: int) -> Task:
     return network_teacher_task(task, cfg.layers, task["teacher_activation"] or student, seed)
 
 
-def run_rate_experiment(config: dict, out_dir, log=print) -> dict:
+def run(config: dict, out_dir, progress: bool = False, log=print) -> dict:
     """Train one config (see the module docstring); write summary.json, results.h5,
     weights.npz and curve.png into out_dir; return the summary. Weights that turn NaN or
-    inf stop the run (RuntimeError) after everything so far is written."""
-    config = make_rate_config(config)
+    inf stop the run (RuntimeError) after everything so far is written. There is no
+    progress bar (`progress` is ignored): every epoch is logged."""
+    config = make_config(config)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model, task_cfg, run = config["model"], config["task"], config["run"]

@@ -1,52 +1,21 @@
-"""Command line: `neurosim run CONFIG.toml ...` and `neurosim demo`."""
+"""Command line: `neurosim run CONFIG.toml ...` and `neurosim demo`.
+
+The `neurosim` console script: `run` (a config through its model's runner,
+microcircuits.runners), `demo` (microcircuits.demo), `export` and `map` (a trained
+microcircuit to NIR, PyNN or a chip, microcircuits.export). An error in a config or a
+file exits with 2 and names what to fix; a diverged run exits with 1 after writing its
+results."""
 from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from pathlib import Path
 
-
-def parse_set(items: list[str]) -> dict:
-    """["network.feedback=fa", "task.epochs=3"] -> nested dict; values parsed as TOML."""
-    out: dict = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set needs key=value, got {item!r}")
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
-        node = out
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return out
-
-
-def merge(base: dict, extra: dict) -> dict:
-    for k, v in extra.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            merge(base[k], v)
-        else:
-            base[k] = v
-    return base
-
-
-def load_config(path) -> dict:
-    path = Path(path)
-    try:
-        return tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: not valid TOML ({err})") from None
+from neurosim.config import load_config, merge, parse_set
 
 
 def cmd_run(args) -> int:
-    from microcircuits.experiments import run_experiment
+    from .runners import run_experiment
 
     config = load_config(args.config)
     overrides = parse_set(args.set or [])
@@ -64,14 +33,14 @@ def cmd_run(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from microcircuits.demo import run_demo
+    from .demo import run_demo
 
     run_demo(Path(args.out), epochs=args.epochs, seeds=args.seeds)
     return 0
 
 
 def cmd_export(args) -> int:
-    from hardware.export import export_results
+    from .export import export_results
 
     path = export_results(args.results, args.format, args.out, samples=args.samples)
     print(f"{args.format}: {path}")
@@ -79,7 +48,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_map(args) -> int:
-    from hardware.export import map_results
+    from .export import map_results
 
     report = map_results(args.results, args.target)
     print(report.to_text())
@@ -96,7 +65,7 @@ def _format_summary(s: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="neurosim", description=__doc__)
+    parser = argparse.ArgumentParser(prog="neurosim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an experiment from a TOML config")
     run.add_argument("config")

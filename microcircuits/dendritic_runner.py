@@ -1,6 +1,6 @@
-"""Tasks and the training loop shared by the circuits: a config (TOML sections
-`network`, `task`, `run`) -> a schedule of test and training blocks -> one simulation
--> metrics -> results.h5 and summary.json.
+"""The runner of the dendritic microcircuit (model "dendritic", microcircuits.dendritic):
+a config (TOML sections `network`, `task`, `run`) -> a schedule of test and training
+blocks -> one simulation -> metrics -> results.h5, summary.json and plots.
 
 A run is an optional settling block (`settle` ms, plasticity off), then `epochs` x
 [test block, training block] followed by a last test block; with `test_every` = k only
@@ -8,7 +8,7 @@ every k-th epoch is tested. Test blocks present the test set with the target off
 plasticity off; the output's rate at the end of each presentation is the network's
 answer. Task `alignment` (PAL's B-alignment runs) has no target and no test set: the
 inputs are U[0, 1] vectors, and the config's learning rates say which weights learn
-(the paper's runs freeze W with eta_fw = 0).
+(the paper's runs freeze W with eta_fw = 0). The data come from microcircuits.tasks.
 """
 from __future__ import annotations
 
@@ -19,34 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim import datasets
 from neurosim import activations
 from neurosim.recording import DivergenceError, Recording, Trace, write_results, write_summary
 from neurosim.schedule import Schedule
 
-from . import dendritic, rate_models
-from .metrics import accuracy, alignment_target, angle_deg, backprop_updates, feedforward
-
-TASKS = ("yinyang", "digits", "teacher_student", "alignment")
-DEFAULTS = {
-    "model": "dendritic",
-    "network": {},
-    "task": {"name": "yinyang", "epochs": 10, "t_pres": 1.0, "n_train": None, "n_test": None,
-             "target_on": 1.0, "target_off": 0.1, "teacher_layers": None, "teacher_init": 2.0,
-             "teacher_activation": None,
-             "mismatch_every": 10, "settle": 0.0, "test_every": 1, "record_every": None},
-    "run": {"backend": "brian2", "target": "cpp_standalone", "seed": 0, "replicas": 1,
-            "device": "cpu", "dtype": "float64", "compile": None},
-}
-BACKENDS = ("brian2", "torch")
+from . import dendritic
+from .defaults import BACKENDS, DEFAULTS
+from .metrics import accuracy, alignment_target, angle_deg, backprop_updates
+from .tasks import TASKS, Task, load_task
 
 
 def make_config(user: dict) -> dict:
     """Defaults overlaid with the user's config; unknown sections or keys are errors."""
-    if user.get("model", "dendritic") != "dendritic":  # rate circuits and MLP baselines
-        from .rate_experiments import make_rate_config
-
-        return make_rate_config(user)
     config = copy.deepcopy(DEFAULTS)
     for section, values in user.items():
         if section not in config:
@@ -73,90 +57,6 @@ def make_config(user: dict) -> dict:
     if run["backend"] == "brian2" and run["replicas"] != 1:
         raise ValueError("run.replicas > 1 needs run.backend = 'torch' (Brian2 runs one network per process)")
     return config
-
-
-@dataclass
-class Task:
-    train_x: np.ndarray
-    train_y: np.ndarray | None  # target potentials, one row per sample; None: no target
-    test_x: np.ndarray  # may have no rows
-    test_y: np.ndarray | None
-    test_labels: np.ndarray | None  # None for regression
-
-    def probe_inputs(self, n: int = 500) -> np.ndarray:
-        """Inputs at which the phi'-weighted angles are taken: the test set, or the training set."""
-        return (self.test_x if len(self.test_x) else self.train_x)[:n]
-
-
-def load_task(task: dict, cfg: dendritic.MicrocircuitConfig, seed: int) -> Task:
-    name = task["name"]
-    if name == "alignment":
-        x = np.random.default_rng(seed + 20_000).uniform(0.0, 1.0, (task["n_train"] or 100, cfg.layers[0]))
-        return Task(x, None, np.zeros((0, cfg.layers[0])), None, None)
-    if name == "yinyang":
-        train, _, test = datasets.yin_yang_splits(seed=seed)
-    elif name == "digits":
-        train, test = datasets.digits(seed=seed)
-    else:
-        return _teacher_student(task, cfg, seed)
-    train = train.subset(np.arange(min(len(train), task["n_train"] or len(train))))
-    test = test.subset(np.arange(min(len(test), task["n_test"] or len(test))))
-    for ds in (train, test):
-        if ds.x.shape[1] != cfg.layers[0] or ds.n_classes != cfg.layers[-1]:
-            raise ValueError(f"task {name!r} has {ds.x.shape[1]} inputs and {ds.n_classes} classes, but "
-                             f"network.layers is {cfg.layers}")
-    on, off = task["target_on"], task["target_off"]
-    return Task(train.x, datasets.one_hot_targets(train.labels, train.n_classes, on, off),
-                test.x, datasets.one_hot_targets(test.labels, test.n_classes, on, off), test.labels)
-
-
-def _teacher_student(task: dict, cfg, seed: int) -> Task:
-    """A teacher microcircuit's effective network, forward weights U[-teacher_init,
-    teacher_init] (or U[lo, hi] for a pair: [2, 2] makes every weight 2), gives the targets;
-    with task.teacher_activation set, the network teacher of network_teacher_task."""
-    if task["teacher_activation"]:
-        return network_teacher_task(task, cfg.layers, task["teacher_activation"], seed)
-    teacher_layers = _teacher_layers(task, cfg.layers)
-    teacher_cfg = dendritic.MicrocircuitConfig(layers=teacher_layers, init_w=task["teacher_init"])
-    weights = dendritic.initial_weights(teacher_cfg, seed + 10_000)
-    teacher = [weights[f"W{l}"] for l in range(1, teacher_cfg.n_layers + 1)]
-    return _teacher_data(task, cfg.layers[0], lambda x: feedforward(teacher_cfg, teacher, x)[-1], seed)
-
-
-def network_teacher_task(task: dict, layers: list[int], acts, seed: int) -> Task:
-    """The teacher network r_l = f(W_l r_{l-1}) (f: acts = [hidden, output]) with
-    layers task.teacher_layers (default: the student's) and weights N(0, teacher_init^2 /
-    n_{l-1}) (a pair [lo, hi]: U[lo, hi]) gives the targets; every model (dendritic and
-    the rate circuits) sees the same data for the same seed."""
-    teacher_layers = _teacher_layers(task, layers)
-    if not (isinstance(acts, (list, tuple)) and len(acts) == 2
-            and all(a in activations.NAMES for a in acts)):
-        raise ValueError(f"task.teacher_activation must be [hidden, output], each one of "
-                         f"{sorted(activations.NAMES)}, got {acts!r}")
-    scale = task["teacher_init"]
-    if isinstance(scale, (list, tuple)):
-        if len(scale) != 2 or not scale[0] <= scale[1]:
-            raise ValueError(f"task.teacher_init must be a number or a pair [lo, hi] with lo <= hi, got {scale!r}")
-        rng = np.random.default_rng(seed + 10_000)
-        teacher = [rng.uniform(scale[0], scale[1], (n, m)) for m, n in zip(teacher_layers[:-1], teacher_layers[1:])]
-    else:
-        teacher = list(rate_models.forward_weights(teacher_layers, seed + 10_000, float(scale)).values())
-    return _teacher_data(task, layers[0], lambda x: rate_models.feedforward(teacher, x, *acts)[-1], seed)
-
-
-def _teacher_layers(task: dict, layers: list[int]) -> list[int]:
-    teacher_layers = [int(n) for n in task["teacher_layers"] or layers]
-    if teacher_layers[0] != layers[0] or teacher_layers[-1] != layers[-1]:
-        raise ValueError(f"task.teacher_layers {teacher_layers} must share input and output size "
-                         f"with network.layers {layers}")
-    return teacher_layers
-
-
-def _teacher_data(task: dict, n_in: int, teacher, seed: int) -> Task:
-    """n_train (default 1000) training and n_test (200) test inputs U[0, 1] with teacher(x) as targets."""
-    train = datasets.teacher_student(teacher, task["n_train"] or 1000, n_in, seed)
-    test = datasets.teacher_student(teacher, task["n_test"] or 200, n_in, seed + 1)
-    return Task(train.x, train.y, test.x, test.y, None)
 
 
 def build_schedule(task: Task, task_cfg: dict, out: str, n_out: int, seed: int) -> tuple[Schedule, list]:
@@ -194,16 +94,11 @@ def build_schedule(task: Task, task_cfg: dict, out: str, n_out: int, seed: int) 
     return schedule, starts
 
 
-def run_experiment(config: dict, out_dir, progress: bool = False, log=print) -> dict | list[dict]:
+def run(config: dict, out_dir, progress: bool = False, log=print) -> dict | list[dict]:
     """Run one config; write results.h5, summary.json and plots into out_dir; return the
     summary. With run.replicas = R > 1 (torch backend), seeds run.seed .. run.seed + R - 1
     run as replicas in one tensor program, each written to out_dir/seed<k>; returns their
-    summaries. A run that diverges still writes everything recorded so far, then re-raises.
-    Other models (energy, dfc, inversion, mlp) run in microcircuits.rate_experiments."""
-    if config.get("model", "dendritic") != "dendritic":
-        from .rate_experiments import run_rate_experiment
-
-        return run_rate_experiment(config, out_dir, log=log)
+    summaries. A run that diverges still writes everything recorded so far, then re-raises."""
     config = make_config(config)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -291,8 +186,8 @@ def _simulate(run: dict, replicas: list[_Replica], recording: Recording, out_dir
 
 
 def compute_metrics(result, task: Task, schedule: Schedule, starts: list, cfg, out: str) -> dict[str, Trace]:
-    """The metrics of models.md section 7 over time: test accuracy / mse per test block,
-    apical mismatch, and at every weight snapshot angle(B_l, W_{l+1}^T),
+    """The metrics of docs/equations.md section 7 over time: test accuracy / mse per test
+    block, apical mismatch, and at every weight snapshot angle(B_l, W_{l+1}^T),
     angle(B_l, phi'_l W_{l+1}^T phi'_{l+1}) and angle(dW_l, dW_l^BP) (the weights' change
     until the next snapshot against backprop's summed steps for the samples learned in
     between, at the snapshot's weights)."""

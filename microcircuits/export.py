@@ -1,5 +1,7 @@
 """From a results file of a trained microcircuit to NIR, PyNN and chip mappings: the
-work behind `neurosim export` and `neurosim map`."""
+work behind `neurosim export` and `neurosim map`. The microcircuit is read and converted
+to spikes here (microcircuits.conversion); the hardware package sees only the spiking
+network."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from microcircuits.conversion import (ConversionSettings, Trained, load_trained, rate_predictions, spike_counts,
-                                      to_spiking)
+from hardware.mapping import MappingReport, map_network
+from hardware.nir import write_nir
+from hardware.targets import load_target
 
-from .mapping import MappingReport, map_network
-from .nir import write_nir
-from .targets import load_target
+from .conversion import ConversionSettings, Trained, load_trained, rate_predictions, spike_counts, to_spiking
 
 FORMATS = ("nir", "pynn")
 
@@ -33,7 +34,7 @@ def export_results(path, fmt: str, out, settings: ConversionSettings = Conversio
     network = to_spiking(trained.cfg, trained.weights, settings)
     if fmt == "nir":
         return write_nir(network, out)
-    from .pynn import write_pynn_script
+    from hardware.pynn import write_pynn_script
 
     return write_pynn_script(network, out, trained.task.test_x[:samples], settings.t_sample)
 
