@@ -96,7 +96,7 @@ def test_nir_graph_is_read_back_with_type_checking(yinyang, tmp_path):
     lif = graph.nodes["P1"]
     np.testing.assert_allclose(lif.tau, SETTINGS.tau / 1000)  # NIR's seconds
     np.testing.assert_allclose(lif.v_threshold, SETTINGS.threshold)
-    np.testing.assert_array_equal(graph.nodes["W2"].weight, yinyang.network.connection("W2").weight)
+    np.testing.assert_array_equal(graph.nodes["W2"].weight, yinyang.network.projection("W2").weight)
     assert graph.metadata["dt_ms"] == SETTINGS.dt
 
 
