@@ -24,28 +24,16 @@ from neurosim.recording import DivergenceError, Recording, Trace, write_results,
 from neurosim.schedule import Schedule
 
 from . import dendritic
-from .defaults import BACKENDS, DEFAULTS
+from .defaults import BACKENDS, DEFAULTS, overlay
 from .metrics import accuracy, alignment_target, angle_deg, backprop_updates
 from .tasks import TASKS, Task, load_task
 
 
 def make_config(user: dict) -> dict:
     """Defaults overlaid with the user's config; unknown sections or keys are errors."""
-    config = copy.deepcopy(DEFAULTS)
-    for section, values in user.items():
-        if section not in config:
-            raise ValueError(f"unknown config section or key {section!r}; known: {sorted(config)}")
-        if section == "model":
-            if values != "dendritic":
-                raise ValueError(f"unknown model {values!r}; available: ['dendritic']")
-            continue
-        if not isinstance(values, dict):
-            raise ValueError(f"config section [{section}] must be a table, got {values!r}")
-        if section != "network":
-            unknown = sorted(set(values) - set(config[section]))
-            if unknown:
-                raise ValueError(f"unknown keys in [{section}]: {unknown}; known: {sorted(config[section])}")
-        config[section].update(values)
+    if user.get("model", "dendritic") != "dendritic":
+        raise ValueError(f"unknown model {user['model']!r}; available: ['dendritic']")
+    config = overlay(copy.deepcopy(DEFAULTS), user)
     dendritic.MicrocircuitConfig.from_dict(config["network"])  # validates [network]
     if config["task"]["name"] not in TASKS:
         raise ValueError(f"task.name must be one of {TASKS}, got {config['task']['name']!r}")

@@ -38,7 +38,7 @@ from neurosim import activations
 from neurosim.recording import RunResult, Trace, write_results, write_summary
 
 from . import baselines, rate_models
-from .defaults import BACKENDS, DEFAULTS
+from .defaults import BACKENDS, DEFAULTS, overlay
 from .tasks import Task, load_task, network_teacher_task
 
 MODELS = ("energy", "dfc", "inversion", "mlp")
@@ -105,18 +105,7 @@ def make_config(user: dict) -> dict:
         raise ValueError(f"model {model!r} is not one of this runner's {MODELS} (microcircuits.runners picks the "
                          f"runner of every model)")
     config = {"model": model, "network": {}, "task": copy.deepcopy(DEFAULTS["task"]), "run": dict(RUN_DEFAULTS)}
-    for section, values in user.items():
-        if section == "model":
-            continue
-        if section not in config:
-            raise ValueError(f"unknown config section or key {section!r}; known: {sorted(config)}")
-        if not isinstance(values, dict):
-            raise ValueError(f"config section [{section}] must be a table, got {values!r}")
-        if section != "network":
-            unknown = sorted(set(values) - set(config[section]))
-            if unknown:
-                raise ValueError(f"unknown keys in [{section}]: {unknown}; known: {sorted(config[section])}")
-        config[section].update(copy.deepcopy(values))
+    overlay(config, user)
     network_config(model, dict(config["network"]))  # validates [network]
     task, run = config["task"], config["run"]
     if task["name"] not in TASKS:

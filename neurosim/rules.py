@@ -227,5 +227,7 @@ class Hebbian(Rule):
 
         step, dt = _hebbian_step(ctx), ctx.dt
         decay = ctx.param(lambda proj: proj.rule.decay)
+        if not decay.any():  # no decay in any replica: one fused update
+            return TorchRule(lambda w, pre, post, learn, s: (torch.baddbmm(w, (step(learn) * post).mT, pre), s))
         return TorchRule(lambda w, pre, post, learn, s: (
             torch.baddbmm(w * (1.0 - dt * learn * decay), (step(learn) * post).mT, pre), s))

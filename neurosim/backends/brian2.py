@@ -54,12 +54,15 @@ def _unit(unit: str):
 
 class _Group:
     """What the compiler tells a model about its population (models/base.py): its
-    summed input per port, where spikes arrive, its parameters and its data."""
+    summed input per port, where spikes arrive, its parameters and its data, the
+    quantities rules read of it (`needs`), and whether anything reads what it sent at
+    the start of the step (`read_at_start`)."""
 
     def __init__(self, sim: "Brian2Simulator", pop):
         net = sim.network
         self.b2, self.pop, self.name, self.fed = _b2(), pop, pop.name, net.fed(pop.name)
         self.needs = {q for p in net.projections if p.rule for name, q in p.rule.factors(p).values() if name == pop.name}
+        self.read_at_start = any(p.source == pop.name and (p.delay == 1 or p.rule is not None) for p in net.projections)
         self.white = f"noise_{pop.name}(t, i)/sqrt(dt)" if pop.name in sim.noise else "xi"
         self.namespace, self.lines, self.values, self.timed = {}, [], {}, {}
         self._summed = [p for p in net.onto(pop.name) if not sim.events(p)]
@@ -358,12 +361,18 @@ class Brian2Simulator:
         return monitors
 
     def _divergence_watch(self, groups, found: list, holder: list):
-        """Every check_every_ms, stop the run at the first population whose state is NaN or inf."""
+        """Every check_every_ms, stop the run at the first population whose state is NaN
+        or inf. It runs on the default clock and counts steps: an operation on a clock of
+        its own would slow Brian2's loop by a third (measured on CUBA)."""
         b2, net = _b2(), self.network
         watched = [(p.name, p.model.state) for p in net.populations if p.model.state]
+        every, steps = max(1, round(self.check_every_ms / net.dt)), [0]
 
-        @b2.network_operation(dt=self.check_every_ms * b2.ms, when="end")
+        @b2.network_operation(when="end")
         def watch(t):
+            steps[0] += 1
+            if steps[0] % every:
+                return
             for name, variables in watched:
                 if not all(np.all(np.isfinite(getattr(groups[name], v)[:])) for v in variables):
                     found.append(Divergence(name, float(t / b2.ms) + net.dt))

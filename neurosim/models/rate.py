@@ -84,12 +84,17 @@ class Input(Model):
         return ("z",)
 
     def brian2(self, ctx) -> Brian2Group:
-        """z as a function of t (no state): now z(t), and the previous step's z(t - dt)."""
+        """z_now = the schedule's value at t; z = what the population sent at the start of
+        the step (recorded, read by delay-1 projections): a variable stored at the end of
+        each step when some projection reads it, else z_now of t - dt."""
         data, f = ctx.data(ctx.name), self.activation
-        lines = [f"z = {data}(t, i) : 1", f"z_previous = {data}(t - dt, i) : 1"]
+        lines, store, initial = [f"z_now = {data}(t, i) : 1", f"z = {data}(t - dt, i) : 1"], "", {}
+        if ctx.read_at_start:  # one store per neuron instead of a lookup per synapse and step
+            lines[1], store, initial = "z : 1", "z = z_now", {"z": f"{data}(0*second, i)"}  # not t: a clock keeps its time
         return Brian2Group(lines, signals={
-            "value": Signal("z_previous", "z", kept=True, timeless=True),
-            "rate": Signal(activations.brian2(f, "z_previous"), activations.brian2(f, "z"), kept=True, timeless=True)})
+            "value": Signal("z", "z_now", kept=True, timeless=True),
+            "rate": Signal(activations.brian2(f, "z"), activations.brian2(f, "z_now"), kept=True, timeless=True)},
+            store=store, initial=initial)
 
     def torch(self, ctx) -> TorchGroup:
         f = activations.torch(self.activation)[0]
