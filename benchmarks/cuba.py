@@ -70,7 +70,8 @@ def connectivity(seed: int) -> np.ndarray:
 
 def network(weight: np.ndarray) -> Network:
     """CUBA as a neurosim network. The unconnected input X is there only because a
-    Schedule needs data for at least one input; no backend builds anything for it."""
+    Schedule needs data for at least one input; nothing reads it, so it costs no work
+    per step."""
     model = CubaLIF(tau_mem=TAU_MEM, tau_syn=TAU_SYN, r=1.0, v_leak=V_LEAK, v_threshold=V_THRESHOLD,
                     v_reset=V_RESET, w_in=TAU_SYN / DT)
     return Network([Population("P", N, model), Population("X", 1, Input())],
