@@ -1,5 +1,5 @@
 """One description, every feature for every model: spiking replicas, a learning spiking
-projection on both backends, NaN or inf caught in rate and spiking populations, and a
+projection on both backends, compiled torch blocks, NaN or inf caught in rate and spiking populations, and a
 model or rule that a backend lacks refused when its simulator is built."""
 from dataclasses import dataclass
 
@@ -77,6 +77,27 @@ def test_the_spiking_rule_is_the_documented_one(learning_runs):
     change = DT * 0.02 * np.einsum("k,ki,kj->ij", learn, v[:-1], spikes)
     np.testing.assert_allclose(run.final_weights["W"], net.projection("W").weight + change, rtol=0, atol=1e-12)
     assert np.abs(change).max() > 0.01
+
+
+def test_compiled_blocks_equal_eager_steps_for_spiking_and_rate_models(learning_runs):
+    """torch.compile of blocks of steps: the learning spiking network and a rate loop
+    (delay 0 and 1) give the eager run's spikes, weights and states exactly."""
+    net, sched, eager, _ = learning_runs
+    rec = Recording({"o": ["v"]}, dt=DT, weights=["W"], weights_dt=T_PRES, spikes=["h", "o"])
+    compiled = TorchSimulator(net, compile=True).run(sched, rec)
+    for name in ("h", "o"):
+        np.testing.assert_array_equal(compiled.spikes[name].times, eager.spikes[name].times)
+        np.testing.assert_array_equal(compiled.spikes[name].indices, eager.spikes[name].indices)
+    np.testing.assert_array_equal(compiled.final_weights["W"], eager.final_weights["W"])
+    rng = np.random.default_rng(1)
+    rate = Network([Population("x", 3, Input()), Population("h", 8, Leaky(2.0)), Population("z", 2, Leaky(1.0))],
+                   [Projection("in", "x", "h", weight=rng.normal(0, 1, (8, 3)), delay=0),
+                    Projection("out", "h", "z", weight=rng.normal(0, 1, (2, 8)), delay=1),
+                    Projection("back", "z", "h", weight=rng.normal(0, 0.3, (8, 2)), delay=1)], dt=DT)
+    sched, rec = Schedule(T_PRES, {"x": rng.uniform(0, 1, (6, 3))}), Recording({"z": ["z"], "h": ["z"]}, dt=DT)
+    eager, compiled = (TorchSimulator(rate, compile=c).run(sched, rec) for c in (False, True))
+    for key, trace in eager.traces.items():
+        np.testing.assert_array_equal(compiled.traces[key].values, trace.values, err_msg=key)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
