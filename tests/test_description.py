@@ -1,6 +1,7 @@
 """One description, every feature for every model: spiking replicas, a learning spiking
-projection on both backends, compiled torch blocks, NaN or inf caught in rate and spiking populations, and a
-model or rule that a backend lacks refused when its simulator is built."""
+projection on both backends, compiled torch blocks, NaN or inf caught in rate and
+spiking populations, and a model or rule that a backend lacks refused when its
+simulator is built."""
 from dataclasses import dataclass
 
 import numpy as np
