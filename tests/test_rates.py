@@ -79,12 +79,15 @@ def test_the_step_is_the_documented_one(backend):
     assert not np.allclose(w["W1"], W1) and not np.allclose(w["W2"], W2)
 
 
-def test_standalone_equals_the_runtime_target():
-    """The same rate circuit compiled to C++ (cpp_standalone) and run by Brian2's runtime."""
+def test_standalone_equals_the_runtime_target(capfd):
+    """The same rate circuit compiled to C++ (cpp_standalone, printing its progress) and
+    run by Brian2's runtime."""
     net, sched = network(), schedule()
     rec = Recording({"a": ["z"], "e": ["z", "I_T"]}, dt=DT, weights=["W1", "W2"], weights_dt=T_PRES)
     runtime = Brian2Simulator(net, target="numpy").run(sched, rec)
-    standalone = Brian2Simulator(net, target="cpp_standalone").run(sched, rec)
+    standalone = Brian2Simulator(net, target="cpp_standalone").run(sched, rec, progress=True)
+    printed = capfd.readouterr().out
+    assert " 50.0 % of " in printed and "100.0 % of " in printed
     for key in runtime.traces:
         np.testing.assert_allclose(standalone.traces[key].values, runtime.traces[key].values, rtol=1e-12,
                                    atol=1e-14, err_msg=key)
