@@ -208,6 +208,9 @@ class Brian2Simulator:
             t0 = time.perf_counter()
             bnet.run(n_steps * net.dt * b2.ms, report=report, report_period=1 * b2.second)
             if directory is not None:
+                if progress:
+                    print(f"building the cpp_standalone program in {directory} (code generation, then C++ compilation)",
+                          flush=True)
                 b2.device.build(directory=directory, compile=True, run=True, clean=False)
                 if progress:
                     print(f"100.0 % of {n_steps * net.dt / 1000:g} s simulated in {b2.device._last_run_time:.1f} s")
