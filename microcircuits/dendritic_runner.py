@@ -110,7 +110,7 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict | list
     log(f"running {cfg.feedback} on {task_cfg['name']}: {cfg.layers}, {task_cfg['epochs']} epochs, "
         f"{first.schedule.duration:g} ms simulated, {where}")
     t0 = time.perf_counter()
-    results = _simulate(run, replicas, recording, out_dir, progress)
+    results = _simulate(run, replicas, recording, progress)
     wall = time.perf_counter() - t0
     summaries, errors = [], []
     for replica, result in zip(replicas, results):
@@ -155,7 +155,7 @@ class _Replica:
         return summary, error
 
 
-def _simulate(run: dict, replicas: list[_Replica], recording: Recording, out_dir: Path, progress: bool) -> list:
+def _simulate(run: dict, replicas: list[_Replica], recording: Recording, progress: bool) -> list:
     """One RunResult per replica, from the configured backend (diverged runs included)."""
     if run["backend"] == "torch":
         from neurosim.backends.torch import TorchSimulator
@@ -166,7 +166,7 @@ def _simulate(run: dict, replicas: list[_Replica], recording: Recording, out_dir
     from neurosim.backends.brian2 import Brian2Simulator
 
     (replica,) = replicas
-    sim = Brian2Simulator(replica.net, target=run["target"], seed=replica.seed, build_dir=str(out_dir / "standalone"))
+    sim = Brian2Simulator(replica.net, target=run["target"], seed=replica.seed)
     try:
         return [sim.run(replica.schedule, recording, progress=progress)]
     except DivergenceError as err:

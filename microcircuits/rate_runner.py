@@ -202,7 +202,7 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict:
             totals["steps"] += len(x) // batch
             weights.update({f"W{l}": w for l, w in enumerate(ws, start=1)})
         else:
-            result = _simulator(module.build(cfg, weights), run, seed + epoch, out_dir).run(
+            result = _simulator(module.build(cfg, weights), run, seed + epoch).run(
                 module.schedule(cfg, x, y, batch))
             weights.update(result.final_weights)
             for key in totals:
@@ -239,7 +239,7 @@ def _mlp_forward(cfg: MLPConfig, weights: dict, x) -> np.ndarray:
                                    cfg.output_activation)[-1]
 
 
-def _simulator(net, run: dict, seed: int, out_dir: Path):
+def _simulator(net, run: dict, seed: int):
     if run["backend"] == "torch":
         from neurosim.backends.torch import TorchSimulator
 
@@ -247,8 +247,7 @@ def _simulator(net, run: dict, seed: int, out_dir: Path):
                               compile=run["compile"])
     from neurosim.backends.brian2 import Brian2Simulator
 
-    build_dir = str(out_dir / "standalone") if run["target"] == "cpp_standalone" else None
-    return Brian2Simulator(net, target=run["target"], build_dir=build_dir, seed=seed)
+    return Brian2Simulator(net, target=run["target"], seed=seed)
 
 
 def _write(out_dir: Path, config: dict, summary: dict, weights: dict, history: dict, extra: dict, totals: dict,

@@ -9,6 +9,15 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def standalone_cache(tmp_path_factory):
+    """The tests' own cache of standalone projects (neurosim/backends/standalone_cache.py),
+    empty at the start: they never read or fill the user's."""
+    folder = tmp_path_factory.mktemp("neurosim_cache")
+    os.environ["NEUROSIM_CACHE"] = str(folder)
+    return folder
+
+
 def _train(example: str, epochs: int, out):
     """Train an example config (Brian2 standalone) for `epochs`; the results file."""
     from microcircuits.runners import run_experiment

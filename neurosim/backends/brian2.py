@@ -22,18 +22,17 @@ so is a combination this schedule cannot run as the torch backend does.
 """
 from __future__ import annotations
 
-import tempfile
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
-from ..network import Network
-from ..network import implemented
+from ..network import Network, implemented, structure
 from ..recording import (Divergence, DivergenceError, Recording, RunResult, SpikeTrain, Trace, append_final,
                          check_recording)
 from ..schedule import Schedule
+from . import standalone_cache
 
 TARGETS = ("cython", "numpy", "cpp_standalone")
 SLOTS = 10  # orders per population's turn in the groups slot
@@ -117,8 +116,9 @@ class Brian2Simulator:
     """Runs a network description on Brian2.
 
     target: "cython" (default; numpy where nothing compiles), "numpy" or "cpp_standalone";
-    seed fixes Brian2's random numbers; build_dir: the standalone project's folder (a new
-    temporary one by default); check_every_ms: how often a runtime run looks for NaN or
+    seed fixes Brian2's random numbers; build_dir: the standalone project's folder (by
+    default the cache folder of the network's structure, where a later run of the same
+    structure recompiles only what changed: standalone_cache.py); check_every_ms: how often a runtime run looks for NaN or
     inf; noise: optional {population: (n_steps, size) N(0, 1) draws} replacing Brian2's
     own draws for that population's noise (to replay a realisation).
     """
@@ -192,7 +192,8 @@ class Brian2Simulator:
             if draws.ndim != 2 or draws.shape[0] < n_steps or draws.shape[1] != net.population(name).size:
                 raise ValueError(f"noise for {name} must have shape (>= {n_steps} steps, "
                                  f"{net.population(name).size}), got {draws.shape}")
-        with _device(self.target, self.build_dir) as directory:
+        cache_key = standalone_cache.key(structure(net), recording, reset, sorted(self.noise), progress)
+        with _device(self.target, self.build_dir, cache_key) as (directory, cached):
             b2.start_scope()
             b2.defaultclock.dt = net.dt * b2.ms
             b2.seed(self.seed)
@@ -211,7 +212,7 @@ class Brian2Simulator:
                 if progress:
                     print(f"building the cpp_standalone program in {directory} (code generation, then C++ compilation)",
                           flush=True)
-                b2.device.build(directory=directory, compile=True, run=True, clean=False)
+                _build_and_run(directory, cached)
                 if progress:
                     print(f"100.0 % of {n_steps * net.dt / 1000:g} s simulated in {b2.device._last_run_time:.1f} s")
             wall = time.perf_counter() - t0
@@ -227,8 +228,10 @@ class Brian2Simulator:
     def _build(self, schedule: Schedule, recording: Recording, reset: bool):
         b2, net, order = _b2(), self.network, self.network.order
         t_pres = schedule.t_pres * b2.ms
-        ns = {"learn": b2.TimedArray(schedule.learn, dt=t_pres)}
-        ns.update({f"noise_{k}": b2.TimedArray(w, dt=net.dt * b2.ms) for k, w in self.noise.items()})
+        # TimedArrays are named, or Brian2 numbers them per process and a cached project recompiles
+        ns = {"learn": b2.TimedArray(schedule.learn, dt=t_pres, name="timed_learn")}
+        ns.update({f"noise_{k}": b2.TimedArray(w, dt=net.dt * b2.ms, name=f"timed_noise_{k}")
+                   for k, w in self.noise.items()})
         lines = {p.name: self.specs[p.name].equations + self.contexts[p.name].lines for p in net.populations}
         links = {}  # (group, variable) -> (population, its variable)
 
@@ -297,10 +300,11 @@ class Brian2Simulator:
             spec, ctx, base = self.specs[pop.name], self.contexts[pop.name], SLOTS * order.index(pop.name)
             for name, (key, unit, gate) in ctx.timed.items():
                 if gate:
-                    ns[name] = b2.TimedArray(schedule.gates.get(key, np.ones(schedule.n_presentations)), dt=t_pres)
+                    ns[name] = b2.TimedArray(schedule.gates.get(key, np.ones(schedule.n_presentations)), dt=t_pres,
+                                             name=f"timed_{name}")
                 else:
                     pop.model.check_data(key, schedule.batched(key), net.dt)
-                    ns[name] = b2.TimedArray(schedule.data[key] * _unit(unit), dt=t_pres)
+                    ns[name] = b2.TimedArray(schedule.data[key] * _unit(unit), dt=t_pres, name=f"timed_{name}")
             ns.update({**ctx.namespace, **spec.namespace})
             rest = {v: spec.initial.get(v, 0.0) for v in pop.model.state} if reset else {}
             g = b2.NeuronGroup(pop.size, "\n".join(lines[pop.name] + [f"{v}_rest : 1 (constant)" for v in rest]),
@@ -467,21 +471,39 @@ def _place(obj, order: int) -> None:
 
 
 @contextmanager
-def _device(target: str, build_dir: str | None):
+def _device(target: str, build_dir: str | None, cache_key: str):
+    """(standalone project folder or None, whether it is a cache folder): build_dir when
+    given, else the cache folder of this structure (standalone_cache.py)."""
     b2 = _b2()
     if target == "cpp_standalone":
-        directory = build_dir or tempfile.mkdtemp(prefix="neurosim_standalone_")
-        b2.set_device("cpp_standalone", directory=directory, build_on_run=False)
-        try:
-            yield directory
-        finally:
-            b2.device.reinit()
-            b2.device.activate()
-            b2.set_device("runtime")
+        with nullcontext((build_dir, False)) if build_dir else standalone_cache.project(cache_key) as (directory, cached):
+            b2.set_device("cpp_standalone", directory=directory, build_on_run=False)
+            try:
+                yield directory, cached
+            finally:
+                b2.device.reinit()
+                b2.device.activate()
+                b2.set_device("runtime")
     else:
         b2.set_device("runtime")
         b2.prefs.codegen.target = "numpy" if target == "cython" and not _cython_available() else target
-        yield None
+        yield None, False
+
+
+def _build_and_run(directory: str, cached: bool) -> None:
+    """Generate, compile (only what changed since the folder's last build) and run. In a
+    cache folder a failed compile is retried once from clean (a damaged object file),
+    and a good build records its program's checksum."""
+    b2 = _b2()
+    try:
+        b2.device.build(directory=directory, compile=True, run=True, clean=False)
+    except RuntimeError as error:
+        if not cached or "compilation failed" not in str(error):
+            raise
+        warnings.warn(f"the cached standalone project in {directory} did not compile; building it again from clean")
+        b2.device.build(directory=directory, compile=True, run=True, clean=True)
+    if cached:
+        standalone_cache.mark_built(directory)
 
 
 def _cython_available() -> bool:

@@ -1,0 +1,69 @@
+"""The cache of standalone projects (neurosim/backends/standalone_cache.py): a cached
+program run with another seed, other weights and another learning rate gives what a
+fresh build of that configuration gives, bit for bit; another structure gets a project
+of its own; a damaged program is rebuilt, not run."""
+import numpy as np
+
+from neurosim.backends.brian2 import Brian2Simulator
+from neurosim.models.rate import Input, Leaky
+from neurosim.network import Network, Population, Projection
+from neurosim.noise import WhiteNoise
+from neurosim.recording import Recording
+from neurosim.rules import Hebbian
+from neurosim.schedule import Schedule
+
+DT, T_PRES = 0.1, 2.0
+REC = Recording({"z": ["z"]}, dt=T_PRES, weights=["W"], weights_dt=T_PRES)
+
+
+def network(seed: int, eta: float, hidden: int = 3):
+    """x -> z (noisy leaky units), W learning by a Hebbian rule."""
+    w = np.random.default_rng(seed).normal(0, 1, (hidden, 2))
+    return Network([Population("x", 2, Input()), Population("z", hidden, Leaky(1.0), WhiteNoise(0.2))],
+                   [Projection("W", "x", "z", weight=w, rule=Hebbian(eta), delay=0)], dt=DT)
+
+
+def schedule():
+    return Schedule(T_PRES, {"x": np.random.default_rng(9).uniform(0, 1, (4, 2))})
+
+
+def run(net, seed, build_dir=None):
+    return Brian2Simulator(net, target="cpp_standalone", seed=seed, build_dir=build_dir).run(schedule(), REC)
+
+
+def projects(cache):
+    return sorted(p for p in (cache / "standalone").iterdir() if p.is_dir())
+
+
+def test_a_cached_program_with_new_seed_weights_and_rate_equals_a_fresh_build(standalone_cache, tmp_path):
+    first = run(network(0, 0.1), seed=0)
+    folder, count = newest(standalone_cache), len(projects(standalone_cache))
+    program = (folder / "main").stat().st_mtime_ns
+    cached = run(network(1, 0.3), seed=5)
+    assert newest(standalone_cache) == folder and len(projects(standalone_cache)) == count
+    assert (folder / "main").stat().st_mtime_ns != program  # the seed and the rate recompiled, in the same folder
+    fresh = run(network(1, 0.3), seed=5, build_dir=str(tmp_path / "fresh"))
+    np.testing.assert_array_equal(cached.traces["z.z"].values, fresh.traces["z.z"].values)
+    np.testing.assert_array_equal(cached.final_weights["W"], fresh.final_weights["W"])
+    assert not np.array_equal(cached.final_weights["W"], first.final_weights["W"])
+
+
+def test_another_structure_gets_its_own_project(standalone_cache):
+    before = set(projects(standalone_cache))
+    run(network(0, 0.1, hidden=4), seed=0)
+    assert len(set(projects(standalone_cache)) - before) == 1
+
+
+def test_a_damaged_program_is_rebuilt_not_run(standalone_cache):
+    net = network(2, 0.2)
+    good = run(net, seed=1)
+    folder = newest(standalone_cache)
+    (folder / "main").write_bytes(b"\x7fELF damaged")
+    again = run(net, seed=1)
+    np.testing.assert_array_equal(again.final_weights["W"], good.final_weights["W"])
+    assert (folder / "main").stat().st_size > 1000
+
+
+def newest(cache):
+    """The project whose program was built last."""
+    return max(projects(cache), key=lambda p: (p / "main").stat().st_mtime_ns)
