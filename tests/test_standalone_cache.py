@@ -46,6 +46,8 @@ def test_a_cached_program_with_new_seed_weights_and_rate_equals_a_fresh_build(st
     np.testing.assert_array_equal(cached.traces["z.z"].values, fresh.traces["z.z"].values)
     np.testing.assert_array_equal(cached.final_weights["W"], fresh.final_weights["W"])
     assert not np.array_equal(cached.final_weights["W"], first.final_weights["W"])
+    other_seed = run(network(1, 0.3), seed=6)  # the seed reaches the cached program
+    assert not np.array_equal(other_seed.traces["z.z"].values, cached.traces["z.z"].values)
 
 
 def test_another_structure_gets_its_own_project(standalone_cache):

@@ -22,6 +22,7 @@ so is a combination this schedule cannot run as the torch backend does.
 """
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from contextlib import contextmanager, nullcontext
@@ -196,7 +197,7 @@ class Brian2Simulator:
         with _device(self.target, self.build_dir, cache_key) as (directory, cached):
             b2.start_scope()
             b2.defaultclock.dt = net.dt * b2.ms
-            b2.seed(self.seed)
+            _seed(self.seed, directory is not None)
             groups, synapses, monitors, objects = self._build(schedule, recording, reset)
             divergence, holder = [], []
             if directory is None:
@@ -212,7 +213,7 @@ class Brian2Simulator:
                 if progress:
                     print(f"building the cpp_standalone program in {directory} (code generation, then C++ compilation)",
                           flush=True)
-                _build_and_run(directory, cached)
+                _build_and_run(directory, cached, self.seed)
                 if progress:
                     print(f"100.0 % of {n_steps * net.dt / 1000:g} s simulated in {b2.device._last_run_time:.1f} s")
             wall = time.perf_counter() - t0
@@ -490,11 +491,29 @@ def _device(target: str, build_dir: str | None, cache_key: str):
         yield None, False
 
 
-def _build_and_run(directory: str, cached: bool) -> None:
-    """Generate, compile (only what changed since the folder's last build) and run. In a
-    cache folder a failed compile is retried once from clean (a damaged object file),
-    and a good build records its program's checksum."""
+def _seed(seed: int, standalone: bool) -> None:
+    """Seed Brian2's random numbers. A standalone program reads its seed when it starts
+    (from $NEUROSIM_SEED, set by _build_and_run), so that another seed is not another
+    program; the generators get seed + i as with Brian2's own `seed`."""
     b2 = _b2()
+    if not standalone:
+        b2.seed(seed)
+        return
+    threads = max(1, b2.prefs.devices.cpp_standalone.openmp_threads)
+    b2.device.insert_code("main", f"""{{
+        const char* _seed = std::getenv("NEUROSIM_SEED");
+        for (int _i = 0; _i < {threads}; _i++)
+            brian::_random_generators[_i].seed((_seed ? std::strtoul(_seed, nullptr, 10) : 0UL) + _i);
+    }}""")
+
+
+def _build_and_run(directory: str, cached: bool, seed: int) -> None:
+    """Generate, compile (only what changed since the folder's last build) and run with
+    `seed`. In a cache folder a failed compile is retried once from clean (a damaged
+    object file), and a good build records its program's checksum."""
+    b2 = _b2()
+    _stable_clock_starts(b2.device.main_queue)
+    os.environ["NEUROSIM_SEED"] = str(seed)
     try:
         b2.device.build(directory=directory, compile=True, run=True, clean=False)
     except RuntimeError as error:
@@ -502,8 +521,26 @@ def _build_and_run(directory: str, cached: bool) -> None:
             raise
         warnings.warn(f"the cached standalone project in {directory} did not compile; building it again from clean")
         b2.device.build(directory=directory, compile=True, run=True, clean=True)
+    finally:
+        del os.environ["NEUROSIM_SEED"]
     if cached:
         standalone_cache.mark_built(directory)
+
+
+def _stable_clock_starts(queue: list) -> None:
+    """Brian2 queues each clock's start (its timestep, then t) in the order of a set of
+    clocks, which changes from run to run; sorted by clock, main.cpp is the same text in
+    every run of a structure and a cached project does not recompile it (4 s)."""
+    def clock_start(entry) -> bool:
+        return entry[0] == "set_by_single_value" and entry[1][0].endswith(("clock_timestep", "clock_t"))
+
+    i = 0
+    while i < len(queue):
+        j = i
+        while j < len(queue) and clock_start(queue[j]):
+            j += 1
+        queue[i:j] = sorted(queue[i:j], key=lambda e: (e[1][0].rsplit("_", 1)[0], e[1][0].endswith("_t")))
+        i = max(j, i + 1)
 
 
 def _cython_available() -> bool:

@@ -3,8 +3,9 @@ structure, so that a run of a structure built before recompiles only what change
 
 Brian2 regenerates the project's code at every run but writes only the files whose text
 changed, and `make` recompiles only those: values (weights, initial states, data) live in
-data files and need no compiling; a new seed recompiles main.cpp; a new parameter that is
-a constant of the code (a learning rate) recompiles the code objects that use it.
+data files and the seed is read when the program starts (backends/brian2.py), so they
+need no compiling; a new parameter that is a constant of the code (a learning rate)
+recompiles the code objects that use it.
 
     $NEUROSIM_CACHE/standalone/<key>/   (default ~/.cache/neurosim; delete it to clear)
 
