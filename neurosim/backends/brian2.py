@@ -119,9 +119,10 @@ class Brian2Simulator:
     target: "cython" (default; numpy where nothing compiles), "numpy" or "cpp_standalone";
     seed fixes Brian2's random numbers; build_dir: the standalone project's folder (by
     default the cache folder of the network's structure, where a later run of the same
-    structure recompiles only what changed: standalone_cache.py); check_every_ms: how often a runtime run looks for NaN or
-    inf; noise: optional {population: (n_steps, size) N(0, 1) draws} replacing Brian2's
-    own draws for that population's noise (to replay a realisation).
+    structure recompiles only what changed: standalone_cache.py); check_every_ms: how
+    often a runtime run looks for NaN or inf; noise: optional {population: (n_steps,
+    size) N(0, 1) draws} replacing Brian2's own draws for that population's noise (to
+    replay a realisation).
     """
 
     def __init__(self, network: Network, *, target: str = "cython", seed: int = 0, build_dir: str | None = None,
@@ -477,7 +478,8 @@ def _device(target: str, build_dir: str | None, cache_key: str):
     given, else the cache folder of this structure (standalone_cache.py)."""
     b2 = _b2()
     if target == "cpp_standalone":
-        with nullcontext((build_dir, False)) if build_dir else standalone_cache.project(cache_key) as (directory, cached):
+        folder = nullcontext((build_dir, False)) if build_dir else standalone_cache.project(cache_key)
+        with folder as (directory, cached):
             b2.set_device("cpp_standalone", directory=directory, build_on_run=False)
             try:
                 yield directory, cached
