@@ -18,6 +18,7 @@ from neurosim.schedule import Schedule
 from test_spiking import every_model
 
 DT, T_PRES = 0.1, 5.0
+LEARNING_REC = Recording({"o": ["v"]}, dt=DT, weights=["W"], weights_dt=T_PRES, spikes=["h", "o"])
 
 
 def test_eight_spiking_replicas_equal_eight_single_runs():
@@ -52,8 +53,8 @@ def learning_network(eta=0.02):
 def learning_runs():
     net = learning_network()
     sched = Schedule(T_PRES, {"x": np.random.default_rng(6).uniform(0, 1, (6, 3))}, learn=[1, 1, 0, 1, 0.5, 1])
-    rec = Recording({"o": ["v"]}, dt=DT, weights=["W"], weights_dt=T_PRES, spikes=["h", "o"])
-    return net, sched, TorchSimulator(net).run(sched, rec), Brian2Simulator(net, target="numpy").run(sched, rec)
+    return net, sched, TorchSimulator(net).run(sched, LEARNING_REC), \
+        Brian2Simulator(net, target="numpy").run(sched, LEARNING_REC)
 
 
 def test_a_learning_spiking_projection_is_equal_on_both_backends(learning_runs):
@@ -84,8 +85,7 @@ def test_compiled_blocks_equal_eager_steps_for_spiking_and_rate_models(learning_
     """torch.compile of blocks of steps: the learning spiking network and a rate loop
     (delay 0 and 1) give the eager run's spikes, weights and states exactly."""
     net, sched, eager, _ = learning_runs
-    rec = Recording({"o": ["v"]}, dt=DT, weights=["W"], weights_dt=T_PRES, spikes=["h", "o"])
-    compiled = TorchSimulator(net, compile=True).run(sched, rec)
+    compiled = TorchSimulator(net, compile=True).run(sched, LEARNING_REC)
     for name in ("h", "o"):
         np.testing.assert_array_equal(compiled.spikes[name].times, eager.spikes[name].times)
         np.testing.assert_array_equal(compiled.spikes[name].indices, eager.spikes[name].indices)

@@ -1,8 +1,12 @@
 """The cache of standalone projects (neurosim/backends/standalone_cache.py): a cached
 program run with another seed, other weights and another learning rate gives what a
 fresh build of that configuration gives, bit for bit; another structure gets a project
-of its own; a damaged program is rebuilt, not run."""
+of its own; a damaged program or object file is rebuilt, not run."""
+import os
+import time
+
 import numpy as np
+import pytest
 
 from neurosim.backends.brian2 import Brian2Simulator
 from neurosim.models.rate import Input, Leaky
@@ -41,7 +45,7 @@ def test_a_cached_program_with_new_seed_weights_and_rate_equals_a_fresh_build(st
     program = (folder / "main").stat().st_mtime_ns
     cached = run(network(1, 0.3), seed=5)
     assert newest(standalone_cache) == folder and len(projects(standalone_cache)) == count
-    assert (folder / "main").stat().st_mtime_ns != program  # the seed and the rate recompiled, in the same folder
+    assert (folder / "main").stat().st_mtime_ns != program  # the rate recompiled, in the same folder
     fresh = run(network(1, 0.3), seed=5, build_dir=str(tmp_path / "fresh"))
     np.testing.assert_array_equal(cached.traces["z.z"].values, fresh.traces["z.z"].values)
     np.testing.assert_array_equal(cached.final_weights["W"], fresh.final_weights["W"])
@@ -56,14 +60,22 @@ def test_another_structure_gets_its_own_project(standalone_cache):
     assert len(set(projects(standalone_cache)) - before) == 1
 
 
-def test_a_damaged_program_is_rebuilt_not_run(standalone_cache):
+def test_a_damaged_program_or_object_file_is_rebuilt_not_run(standalone_cache, tmp_path):
     net = network(2, 0.2)
     good = run(net, seed=1)
     folder = newest(standalone_cache)
-    (folder / "main").write_bytes(b"\x7fELF damaged")
+    (folder / "main").write_bytes(b"\x7fELF damaged")  # fails its checksum: the folder is built anew
     again = run(net, seed=1)
     np.testing.assert_array_equal(again.final_weights["W"], good.final_weights["W"])
     assert (folder / "main").stat().st_size > 1000
+    damaged = next(folder.glob("code_objects/*.o"))  # newer than its source, so make keeps it: the link fails
+    damaged.write_bytes(b"damaged")
+    later = time.time() + 3600
+    os.utime(damaged, (later, later))
+    with pytest.warns(UserWarning, match="did not compile; building it again from clean"):
+        cached = run(network(2, 0.4), seed=1)
+    fresh = run(network(2, 0.4), seed=1, build_dir=str(tmp_path / "fresh"))
+    np.testing.assert_array_equal(cached.final_weights["W"], fresh.final_weights["W"])
 
 
 def newest(cache):

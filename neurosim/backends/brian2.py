@@ -22,6 +22,7 @@ so is a combination this schedule cannot run as the torch backend does.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import time
 import warnings
@@ -194,7 +195,8 @@ class Brian2Simulator:
             if draws.ndim != 2 or draws.shape[0] < n_steps or draws.shape[1] != net.population(name).size:
                 raise ValueError(f"noise for {name} must have shape (>= {n_steps} steps, "
                                  f"{net.population(name).size}), got {draws.shape}")
-        cache_key = standalone_cache.key(structure(net), recording, reset, sorted(self.noise), progress)
+        cache_key = standalone_cache.key(structure(net), recording, reset, sorted(self.noise), progress) \
+            if self.target == "cpp_standalone" and not self.build_dir else None
         with _device(self.target, self.build_dir, cache_key) as (directory, cached):
             b2.start_scope()
             b2.defaultclock.dt = net.dt * b2.ms
@@ -473,9 +475,9 @@ def _place(obj, order: int) -> None:
 
 
 @contextmanager
-def _device(target: str, build_dir: str | None, cache_key: str):
+def _device(target: str, build_dir: str | None, cache_key: str | None):
     """(standalone project folder or None, whether it is a cache folder): build_dir when
-    given, else the cache folder of this structure (standalone_cache.py)."""
+    given, else the cache folder `cache_key` of this structure (standalone_cache.py)."""
     b2 = _b2()
     if target == "cpp_standalone":
         folder = nullcontext((build_dir, False)) if build_dir else standalone_cache.project(cache_key)
@@ -536,13 +538,11 @@ def _stable_clock_starts(queue: list) -> None:
     def clock_start(entry) -> bool:
         return entry[0] == "set_by_single_value" and entry[1][0].endswith(("clock_timestep", "clock_t"))
 
-    i = 0
-    while i < len(queue):
-        j = i
-        while j < len(queue) and clock_start(queue[j]):
-            j += 1
-        queue[i:j] = sorted(queue[i:j], key=lambda e: (e[1][0].rsplit("_", 1)[0], e[1][0].endswith("_t")))
-        i = max(j, i + 1)
+    def by_clock(entry):  # ("_array_<clock>", timestep before t)
+        return entry[1][0].rsplit("_", 1)[0], entry[1][0].endswith("_t")
+
+    queue[:] = [entry for starts, run in itertools.groupby(queue, clock_start)
+                for entry in (sorted(run, key=by_clock) if starts else run)]
 
 
 def _cython_available() -> bool:

@@ -12,7 +12,8 @@ recompiles the code objects that use it.
 Each folder holds one project, used by one process at a time (a lock file beside it); a
 run that finds it busy builds in a temporary folder instead. A folder whose program does
 not match the checksum written after its last good build (an interrupted or damaged
-build) is emptied and built from scratch.
+build) is emptied and built from scratch; a compile that fails in a kept folder (a
+damaged object file) is retried from clean (backends/brian2.py).
 """
 from __future__ import annotations
 
