@@ -3,7 +3,10 @@ program run with another seed, other weights and another learning rate gives wha
 fresh build of that configuration gives, bit for bit; another structure gets a project
 of its own; a damaged program or object file is rebuilt, not run."""
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,6 +79,42 @@ def test_a_damaged_program_or_object_file_is_rebuilt_not_run(standalone_cache, t
         cached = run(network(2, 0.4), seed=1)
     fresh = run(network(2, 0.4), seed=1, build_dir=str(tmp_path / "fresh"))
     np.testing.assert_array_equal(cached.final_weights["W"], fresh.final_weights["W"])
+
+
+GENERATE_ONLY = """
+import sys
+import numpy as np
+from microcircuits.dendritic import MicrocircuitConfig, build, initial_weights
+from neurosim.backends import brian2 as backend
+from neurosim.schedule import Schedule
+
+def generate_only(directory, cached, seed):
+    backend._b2().device.build(directory=directory, compile=False, run=False)
+    raise SystemExit(0)
+
+backend._build_and_run = generate_only
+cfg = MicrocircuitConfig(layers=[3, 4, 4, 2], feedback="pal", sigma=0.05, eta_bw=1.0, eta_pi=1.0, dt=0.1)
+data = {"x": np.zeros((2, 3)), "P3.target": np.zeros((2, 2))}
+backend.Brian2Simulator(build(cfg, initial_weights(cfg, 0)), target="cpp_standalone",
+                        build_dir=sys.argv[1]).run(Schedule(1.0, data, {"P3.target": np.zeros(2)}))
+"""
+
+
+def test_every_process_generates_the_same_code(tmp_path):
+    """Brian2 orders subexpressions by a sort whose ties followed each process's string
+    hash seed; the PAL microcircuit's code objects then differed from run to run and a
+    cached project recompiled them."""
+    def generated(hash_seed):
+        folder = tmp_path / str(hash_seed)
+        env = dict(os.environ, PYTHONHASHSEED=str(hash_seed))
+        subprocess.run([sys.executable, "-c", GENERATE_ONLY, str(folder)], env=env, check=True,
+                       cwd=Path(__file__).parents[1], capture_output=True)
+        return {p.name: p.read_text() for p in [folder / "main.cpp", *sorted(folder.glob("code_objects/*.cpp"))]}
+
+    first = generated(1)
+    assert len(first) > 20
+    for hash_seed in (2, 3):
+        assert generated(hash_seed) == first
 
 
 def newest(cache):

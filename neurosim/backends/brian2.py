@@ -45,7 +45,27 @@ UNIT_NAMES = {"": "1", "ms": "second", "1/ms": "Hz", "Hz": "Hz"}
 def _b2():
     import brian2
 
+    _stable_code_order()
     return brian2
+
+
+def _sorted_topsort(graph):
+    """brian2.utils.topsort.topsort with ties broken by name rather than by the order of
+    a set of strings, which changes with every process's hash seed."""
+    from graphlib import TopologicalSorter
+
+    return list(TopologicalSorter({node: sorted(graph[node]) for node in sorted(graph)}).static_order())
+
+
+def _stable_code_order():
+    """Brian2 orders the subexpressions it writes into generated code by a topological
+    sort whose ties follow set iteration order, so every new process generated the same
+    code objects in another order and a cached standalone project recompiled them
+    (standalone_cache.py). Both places that sort use the sorted version instead."""
+    from brian2.codegen import translation
+    from brian2.equations import equations
+
+    translation.topsort = equations.topsort = _sorted_topsort
 
 
 def _unit(unit: str):
