@@ -63,6 +63,18 @@ def test_another_structure_gets_its_own_project(standalone_cache):
     assert len(set(projects(standalone_cache)) - before) == 1
 
 
+def test_a_build_folder_reused_for_another_structure_equals_a_fresh_build(tmp_path):
+    """The makefile's dependency list (standalone_make.py) recompiles what a changed
+    header touches: a folder built for 3 hidden units, then given 4, runs the 4."""
+    folder = str(tmp_path / "reused")
+    run(network(0, 0.1), seed=0, build_dir=folder)
+    assert (tmp_path / "reused" / "neurosim_pch.h.gch").exists()
+    reused = run(network(0, 0.1, hidden=4), seed=0, build_dir=folder)
+    fresh = run(network(0, 0.1, hidden=4), seed=0, build_dir=str(tmp_path / "fresh"))
+    assert reused.final_weights["W"].shape == (4, 2)
+    np.testing.assert_array_equal(reused.final_weights["W"], fresh.final_weights["W"])
+
+
 def test_a_damaged_program_or_object_file_is_rebuilt_not_run(standalone_cache, tmp_path):
     net = network(2, 0.2)
     good = run(net, seed=1)

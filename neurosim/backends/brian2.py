@@ -34,7 +34,7 @@ from ..network import Network, implemented, structure
 from ..recording import (Divergence, DivergenceError, Recording, RunResult, SpikeTrain, Trace, append_final,
                          check_recording)
 from ..schedule import Schedule
-from . import standalone_cache
+from . import standalone_cache, standalone_make
 
 TARGETS = ("cython", "numpy", "cpp_standalone")
 SLOTS = 10  # orders per population's turn in the groups slot
@@ -503,9 +503,12 @@ def _device(target: str, build_dir: str | None, cache_key: str | None):
         folder = nullcontext((build_dir, False)) if build_dir else standalone_cache.project(cache_key)
         with folder as (directory, cached):
             b2.set_device("cpp_standalone", directory=directory, build_on_run=False)
+            make_args = b2.prefs.devices.cpp_standalone.extra_make_args_unix
+            b2.prefs.devices.cpp_standalone.extra_make_args_unix = standalone_make.make_args()
             try:
                 yield directory, cached
             finally:
+                b2.prefs.devices.cpp_standalone.extra_make_args_unix = make_args
                 b2.device.reinit()
                 b2.device.activate()
                 b2.set_device("runtime")
@@ -532,19 +535,28 @@ def _seed(seed: int, standalone: bool) -> None:
 
 
 def _build_and_run(directory: str, cached: bool, seed: int) -> None:
-    """Generate, compile (only what changed since the folder's last build) and run with
-    `seed`. In a cache folder a failed compile is retried once from clean (a damaged
-    object file), and a good build records its program's checksum."""
-    b2 = _b2()
-    _stable_clock_starts(b2.device.main_queue)
-    os.environ["NEUROSIM_SEED"] = str(seed)
+    """Generate, compile (only what changed since the folder's last build, with our
+    additions to the makefile: standalone_make.py) and run with `seed`. In a cache
+    folder a failed compile is retried once from clean (a damaged object file), and a
+    good build records its program's checksum."""
+    from brian2.codegen.cpp_prefs import get_compiler_and_args
+
+    device = _b2().device
+    _stable_clock_starts(device.main_queue)
+    device.build(directory=directory, compile=False, run=False, clean=False)
+    standalone_make.prepare(directory)
+    compiler = get_compiler_and_args()[0]
     try:
-        b2.device.build(directory=directory, compile=True, run=True, clean=False)
+        device.compile_source(directory, compiler, debug=False, clean=False)
     except RuntimeError as error:
         if not cached or "compilation failed" not in str(error):
             raise
         warnings.warn(f"the cached standalone project in {directory} did not compile; building it again from clean")
-        b2.device.build(directory=directory, compile=True, run=True, clean=True)
+        standalone_make.clean(directory)
+        device.compile_source(directory, compiler, debug=False, clean=True)
+    os.environ["NEUROSIM_SEED"] = str(seed)
+    try:
+        device.run(directory, with_output=True)
     finally:
         del os.environ["NEUROSIM_SEED"]
     if cached:
