@@ -169,20 +169,27 @@ def build(cfg: MicrocircuitConfig, weights: dict[str, np.ndarray]) -> Network:
     for l in range(1, N + 1):
         src = "x" if l == 1 else f"P{l - 1}"
         projs.append(Projection(f"W{l}", src, f"P{l}", "basal", weights[f"W{l}"],
-                                DendriticPrediction(cfg.eta_fw[l - 1], cfg.tau_lo)))
+                                _learning(DendriticPrediction(cfg.eta_fw[l - 1], cfg.tau_lo))))
     for l in range(1, N):
         if cfg.feedback == "bp":
             projs.append(Projection(f"B{l}", f"P{l + 1}", f"P{l}", "apical", tied=f"W{l + 1}"))
         else:
             rule = None if cfg.feedback == "fa" else \
-                PhaselessAlignment(cfg.eta_bw[l - 1], cfg.alpha[l - 1], cfg.tau_hp)
+                _learning(PhaselessAlignment(cfg.eta_bw[l - 1], cfg.alpha[l - 1], cfg.tau_hp))
             projs.append(Projection(f"B{l}", f"P{l + 1}", f"P{l}", "apical", weights[f"B{l}"], rule))
         projs.append(Projection(f"WIP{l}", f"P{l}", f"I{l}", "dendrite", weights[f"WIP{l}"],
-                                DendriticPrediction(cfg.eta_ip[l - 1])))
+                                _learning(DendriticPrediction(cfg.eta_ip[l - 1]))))
         projs.append(Projection(f"BPI{l}", f"I{l}", f"P{l}", "apical", weights[f"BPI{l}"],
-                                Silencing(cfg.eta_pi[l - 1])))
+                                _learning(Silencing(cfg.eta_pi[l - 1]))))
         projs.append(Projection(f"N{l}", f"P{l + 1}", f"I{l}", "nudge", kind="one_to_one", signal="voltage"))
     return Network(pops, projs, dt=cfg.dt)
+
+
+def _learning(rule):
+    """The rule, or None where its learning rate is 0 (Rule.inert): a frozen projection
+    costs no plasticity code in the step (the PAL "Fig 3a-c" setting freezes W and W^IP,
+    14 of the 48 code objects of its cpp_standalone step)."""
+    return None if rule.inert() else rule
 
 
 def output_key(cfg: MicrocircuitConfig) -> str:

@@ -52,6 +52,12 @@ class Rule:
     def check(self, proj, network) -> None:
         """Raise a ValueError naming what does not fit the projection."""
 
+    def inert(self) -> bool:
+        """True when the rule cannot change a weight, so that a description may leave it
+        out and spare every step its work; here, for a rule whose every change is a
+        multiple of its learning rate eta: eta = 0."""
+        return self.eta == 0
+
 
 def _hebbian_step(ctx):
     """dt lambda eta / S, the factor on the postsynaptic vector (one baddbmm per update)."""
@@ -201,6 +207,9 @@ class Hebbian(Rule):
         if isinstance(self.eta, bool) or not isinstance(self.eta, (int, float)) or not math.isfinite(self.eta):
             raise ValueError(f"Hebbian: eta must be a finite number, got {self.eta!r}")
         check_number("Hebbian", "decay", self.decay)
+
+    def inert(self) -> bool:
+        return self.eta == 0 and self.decay == 0
 
     def factors(self, proj):
         out = {"post": (self.post or proj.target, "value")}
