@@ -8,8 +8,9 @@ Every epoch trains on the training set once, in an order drawn from
 np.random.default_rng(run.seed) (the same order for every model and backend), in
 minibatches of run.batch samples (a remainder is dropped): a principle rebuilds its
 network from the current weights and simulates module.schedule(...) with learning on
-(noise seed run.seed + epoch) on torch, or on Brian2 (batch 1; target "cython", the
-default here, or "numpy"); "mlp" takes baselines.train's steps instead (rule "bp" or
+(noise seed run.seed + epoch) on torch, or on Brian2 (batch 1; target "cpp_standalone",
+the default here: one build for all epochs, about 10 s, where the runtime's Cython
+compiles for minutes on first use; or "cython", "numpy"); "mlp" takes baselines.train's steps instead (rule "bp" or
 "fa", eta per sample; no simulator: backend "numpy"). Before the first epoch and after
 every one, module.forward on the test set (no target) gives the test mse and, for
 classification, the accuracy (argmax). A principle module may define
@@ -44,7 +45,7 @@ from .tasks import Task, load_task, network_teacher_task
 MODELS = ("energy", "dfc", "inversion", "mlp")
 TASKS = ("yinyang", "digits", "teacher_student")
 # Brian2's default target here is the runtime "cython": standalone cannot run them (see make_config)
-RUN_DEFAULTS = {**DEFAULTS["run"], "target": "cython", "batch": 1}
+RUN_DEFAULTS = {**DEFAULTS["run"], "batch": 1}
 # [task] keys of the dendritic runner that mean nothing here (the principles' times are in [network])
 UNUSED_TASK_KEYS = {"t_pres": "set network.t_pres", "settle": "there is no settling block",
                     "test_every": "every epoch is tested", "record_every": "nothing is recorded during a run",

@@ -130,7 +130,7 @@ def test_dendritic_config_has_no_batch():
     with pytest.raises(ValueError, match=r"unknown keys in \[run\]: \['batch'\]"):
         make_config({"run": {"batch": 2}})
     run = make_config({"model": "energy"})["run"]
-    assert run["batch"] == 1 and run["backend"] == "brian2" and run["target"] == "cython"
+    assert run["batch"] == 1 and run["backend"] == "brian2" and run["target"] == "cpp_standalone"
 
 
 def test_cli_runs_a_rate_model(tmp_path, capsys):
