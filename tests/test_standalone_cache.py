@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from neurosim.backends import standalone_make
 from neurosim.backends.brian2 import Brian2Simulator
 from neurosim.models.rate import Input, Leaky
 from neurosim.network import Network, Population, Projection
@@ -69,10 +70,17 @@ def test_a_build_folder_reused_for_another_structure_equals_a_fresh_build(tmp_pa
     folder = str(tmp_path / "reused")
     run(network(0, 0.1), seed=0, build_dir=folder)
     assert (tmp_path / "reused" / "neurosim_pch.h.gch").exists()
+    loop = (tmp_path / "reused" / "network.cpp").read_text()
+    assert standalone_make._CLOCK_EVERY_STEP not in loop and "elapsed_realtime = (double)(std::clock()" in loop
     reused = run(network(0, 0.1, hidden=4), seed=0, build_dir=folder)
     fresh = run(network(0, 0.1, hidden=4), seed=0, build_dir=str(tmp_path / "fresh"))
-    assert reused.final_weights["W"].shape == (4, 2)
+    assert reused.final_weights["W"].shape == (4, 2) and reused.run_time_s > 0
     np.testing.assert_array_equal(reused.final_weights["W"], fresh.final_weights["W"])
+
+
+def test_an_unknown_network_loop_is_kept_with_a_warning():
+    with pytest.warns(UserWarning, match="keeps reading the clock every step"):
+        assert standalone_make.fast_network_loop("void Network::run() {}") == "void Network::run() {}"
 
 
 def test_a_damaged_program_or_object_file_is_rebuilt_not_run(standalone_cache, tmp_path):

@@ -535,15 +535,22 @@ def _seed(seed: int, standalone: bool) -> None:
 
 
 def _build_and_run(directory: str, cached: bool, seed: int) -> None:
-    """Generate, compile (only what changed since the folder's last build, with our
-    additions to the makefile: standalone_make.py) and run with `seed`. In a cache
+    """Generate (network.cpp's loop edited), compile (only what changed since the
+    folder's last build, with our additions to the makefile; both standalone_make.py)
+    and run with `seed`. In a cache
     folder a failed compile is retried once from clean (a damaged object file), and a
     good build records its program's checksum."""
     from brian2.codegen.cpp_prefs import get_compiler_and_args
 
-    device = _b2().device
+    device = _b2().get_device()  # the device itself: brian2.device is a proxy that only reads
     _stable_clock_starts(device.main_queue)
-    device.build(directory=directory, compile=False, run=False, clean=False)
+    network_source = device.generate_network_source
+    device.generate_network_source = lambda writer, compiler: network_source(
+        standalone_make.NetworkSourceWriter(writer), compiler)
+    try:
+        device.build(directory=directory, compile=False, run=False, clean=False)
+    finally:
+        del device.generate_network_source  # the class's method again
     standalone_make.prepare(directory)
     compiler = get_compiler_and_args()[0]
     try:
