@@ -9,8 +9,9 @@ epochs: 10.1 s, 1,010,000 steps).
 
 Rows: the numpy loop; `neurosim run` on cpp_standalone with an empty project cache
 (first run: builds) and again with the same cache (second run); a sweep of `--seeds`
-seeds of the short run, one process each, sharing one cache (its builds counted as the
-distinct programs the cache folder held), against that many first runs; the torch
+seeds of the short run, as one process each sharing one cache and as one process
+(`--replicas`: one program rerun with each seed's weights and data), both against that
+many first runs (builds: the distinct programs the cache folder held); the torch
 backend at 1 replica on the CPU (short run only: eager, then compiled with a warm
 inductor cache).
 """
@@ -80,15 +81,21 @@ def main(argv=None):
             row("neurosim run, cpp_standalone, second run", length, "numpy loop",
                 timed(neurosim(epochs, f"{tmp}/{length}_2"), cache))
 
+        first = next(r for r in rows if r["length"] == "short" and "first run" in r["run"])
         cache, seen, t0 = f"{tmp}/cache_sweep", set(), time.perf_counter()
         for seed in range(args.seeds):
             timed(neurosim(args.short_epochs, f"{tmp}/sweep_{seed}", "--seed", str(seed)), cache)
             seen |= programs(cache)
-        first = next(r for r in rows if r["length"] == "short" and "first run" in r["run"])
-        rows.append({"run": f"sweep of {args.seeds} seeds, cpp_standalone, one cache", "length": "short",
-                     "reference": f"{args.seeds} first runs", "whole_s": time.perf_counter() - t0,
+        rows.append({"run": f"{args.seeds} seeds, one process each, one cache (empty at the start)",
+                     "length": "short", "reference": f"{args.seeds} first runs", "whole_s": time.perf_counter() - t0,
                      "reference_s": args.seeds * first["whole_s"], "builds": len(seen), "steps_per_s": None})
         print(f"sweep: {rows[-1]['whole_s']:.1f} s, {len(seen)} build(s)", flush=True)
+        cache = f"{tmp}/cache_replicas"
+        result = timed(neurosim(args.short_epochs, f"{tmp}/replicas", "--replicas", str(args.seeds)), cache)
+        rows.append({"run": f"{args.seeds} seeds in one process (`--replicas {args.seeds}`), empty cache",
+                     "length": "short", "reference": f"{args.seeds} first runs", **result,
+                     "reference_s": args.seeds * first["whole_s"], "builds": len(programs(cache))})
+        print(f"replicas: {result['whole_s']:.1f} s", flush=True)
 
         cache = f"{tmp}/cache_torch"
         row("neurosim run, torch, 1 replica, CPU, eager", "short", "numpy loop",

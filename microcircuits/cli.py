@@ -75,7 +75,8 @@ def main(argv=None) -> int:
     run.add_argument("--device", help="torch device: cpu, cuda or cuda:N")
     run.add_argument("--dtype", choices=["float32", "float64"], help="torch floating point type")
     run.add_argument("--replicas", type=int,
-                     help="torch: run seeds SEED .. SEED+N-1 as N replicas in one tensor program")
+                     help="run seeds SEED .. SEED+N-1 as N replicas (torch: in one tensor program; brian2: one "
+                          "after another, on cpp_standalone with one build)")
     run.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                      help="torch: torch.compile the step (default: on CUDA only)")
     run.add_argument("--out", help="output folder (default runs/CONFIG_NAME)")

@@ -42,8 +42,6 @@ def make_config(user: dict) -> dict:
         raise ValueError(f"run.backend {run['backend']!r} is not available; choose one of {BACKENDS}")
     if not (isinstance(run["replicas"], int) and run["replicas"] >= 1):
         raise ValueError(f"run.replicas must be a positive integer, got {run['replicas']!r}")
-    if run["backend"] == "brian2" and run["replicas"] != 1:
-        raise ValueError("run.replicas > 1 needs run.backend = 'torch' (Brian2 runs one network per process)")
     return config
 
 
@@ -84,9 +82,9 @@ def build_schedule(task: Task, task_cfg: dict, out: str, n_out: int, seed: int) 
 
 def run(config: dict, out_dir, progress: bool = False, log=print) -> dict | list[dict]:
     """Run one config; write results.h5, summary.json and plots into out_dir; return the
-    summary. With run.replicas = R > 1 (torch backend), seeds run.seed .. run.seed + R - 1
-    run as replicas in one tensor program, each written to out_dir/seed<k>; returns their
-    summaries. A run that diverges still writes everything recorded so far, then re-raises."""
+    summary. With run.replicas = R > 1, seeds run.seed .. run.seed + R - 1 run as replicas
+    (torch: in one tensor program; Brian2: one after another, on cpp_standalone with one
+    program built once), each written to out_dir/seed<k>; returns their summaries. A run that diverges still writes everything recorded so far, then re-raises."""
     config = make_config(config)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -165,12 +163,8 @@ def _simulate(run: dict, replicas: list[_Replica], recording: Recording, progres
         return sim.run_replicas([r.schedule for r in replicas], recording, progress=progress)
     from neurosim.backends.brian2 import Brian2Simulator
 
-    (replica,) = replicas
-    sim = Brian2Simulator(replica.net, target=run["target"], seed=replica.seed)
-    try:
-        return [sim.run(replica.schedule, recording, progress=progress)]
-    except DivergenceError as err:
-        return [err.result]
+    sim = Brian2Simulator([r.net for r in replicas], target=run["target"], seed=[r.seed for r in replicas])
+    return sim.run_replicas([r.schedule for r in replicas], recording, progress=progress)
 
 
 def compute_metrics(result, task: Task, schedule: Schedule, starts: list, cfg, out: str) -> dict[str, Trace]:

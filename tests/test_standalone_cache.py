@@ -58,6 +58,46 @@ def test_a_cached_program_with_new_seed_weights_and_rate_equals_a_fresh_build(st
     assert not np.array_equal(other_seed.traces["z.z"].values, cached.traces["z.z"].values)
 
 
+def schedule_of(seed: int):
+    return Schedule(T_PRES, {"x": np.random.default_rng(seed).uniform(0, 1, (4, 2))})
+
+
+@pytest.mark.parametrize("target", ["cpp_standalone", "numpy"])
+def test_replicas_in_one_program_equal_separate_runs(standalone_cache, target):
+    """Brian2 replicas (other weights, seeds and data) run one after another; on
+    cpp_standalone one build, rerun with run-time arguments: bit for bit what separate
+    runs give."""
+    nets, seeds = [network(k, 0.3) for k in range(3)], [4, 5, 6]
+    (standalone_cache / "standalone").mkdir(parents=True, exist_ok=True)
+    before = set(projects(standalone_cache))
+    together = Brian2Simulator(nets, target=target, seed=seeds).run_replicas([schedule_of(k) for k in range(3)], REC)
+    if target == "cpp_standalone":
+        assert len(set(projects(standalone_cache)) - before) <= 1
+        assert not list(newest(standalone_cache).glob("static_arrays/*.lock"))  # run-time values removed
+    for k, result in enumerate(together):
+        alone = Brian2Simulator(nets[k], target=target, seed=seeds[k]).run(schedule_of(k), REC)
+        np.testing.assert_array_equal(result.traces["z.z"].values, alone.traces["z.z"].values)
+        np.testing.assert_array_equal(result.final_weights["W"], alone.final_weights["W"])
+    assert not np.array_equal(together[1].final_weights["W"], together[2].final_weights["W"])
+
+
+def test_replicas_that_need_another_program_are_refused():
+    with pytest.raises(ValueError, match="replica 1 differs from replica 0 in more than its weights"):
+        Brian2Simulator([network(0, 0.3), network(1, 0.2)], target="cpp_standalone", seed=[0, 1])
+    sparse = network(1, 0.3)
+    sparse.projections[0].weight[0, 0] = 0.0
+    with pytest.raises(ValueError, match="replica 1: weight W has zeros where replica 0's has none"):
+        Brian2Simulator([network(0, 0.3), sparse], target="cpp_standalone", seed=[0, 1])
+    sim = Brian2Simulator([network(0, 0.3), network(1, 0.3)], target="cpp_standalone", seed=[0, 1])
+    with pytest.raises(ValueError, match="use run_replicas"):
+        sim.run(schedule(), REC)
+    longer = Schedule(T_PRES, {"x": np.zeros((5, 2))})
+    with pytest.raises(ValueError, match="schedule 1 differs from schedule 0"):
+        sim.run_replicas([schedule(), longer], REC)
+    with pytest.raises(ValueError, match="one seed per network"):
+        Brian2Simulator([network(0, 0.3), network(1, 0.3)], target="cpp_standalone", seed=0)
+
+
 def test_another_structure_gets_its_own_project(standalone_cache):
     before = set(projects(standalone_cache))
     run(network(0, 0.1, hidden=4), seed=0)

@@ -27,10 +27,11 @@ import os
 import time
 import warnings
 from contextlib import contextmanager, nullcontext
+from dataclasses import fields, is_dataclass
 
 import numpy as np
 
-from ..network import Network, implemented, structure
+from ..network import Network, Projection, implemented, structure
 from ..recording import (Divergence, DivergenceError, Recording, RunResult, SpikeTrain, Trace, append_final,
                          check_recording)
 from ..schedule import Schedule
@@ -137,22 +138,36 @@ class _Rule:
 class Brian2Simulator:
     """Runs a network description on Brian2.
 
+    network: one `Network`, or a list of replicas that differ only in their weights
+        (non-zero where the first's are), each run with its own seed and schedule by
+        `run_replicas`: on cpp_standalone one program, built for the first and rerun for
+        the others with their weights and data as run-time arguments.
     target: "cython" (default; numpy where nothing compiles), "numpy" or "cpp_standalone";
-    seed fixes Brian2's random numbers; build_dir: the standalone project's folder (by
-    default the cache folder of the network's structure, where a later run of the same
-    structure recompiles only what changed: standalone_cache.py); check_every_ms: how
-    often a runtime run looks for NaN or inf; noise: optional {population: (n_steps,
-    size) N(0, 1) draws} replacing Brian2's own draws for that population's noise (to
-    replay a realisation).
+    seed: one per replica (an int for one replica); it fixes Brian2's random numbers;
+    build_dir: the standalone project's folder (by default the cache folder of the
+    network's structure, where a later run of the same structure recompiles only what
+    changed: standalone_cache.py); check_every_ms: how often a runtime run looks for NaN
+    or inf; noise: optional {population: (n_steps, size) N(0, 1) draws} replacing
+    Brian2's own draws for that population's noise (to replay a realisation; one
+    replica).
     """
 
-    def __init__(self, network: Network, *, target: str = "cython", seed: int = 0, build_dir: str | None = None,
-                 check_every_ms: float = 10.0, noise: dict | None = None):
+    def __init__(self, network: Network | list[Network], *, target: str = "cython", seed: int | list[int] = 0,
+                 build_dir: str | None = None, check_every_ms: float = 10.0, noise: dict | None = None):
         if target not in TARGETS:
             raise ValueError(f"brian2 target must be one of {TARGETS}, got {target!r}")
-        self.network, self.target, self.seed = network, target, int(seed)
+        self.networks = list(network) if isinstance(network, (list, tuple)) else [network]
+        self.seeds = [int(x) for x in (seed if isinstance(seed, (list, tuple)) else [seed])]
+        if not self.networks or len(self.seeds) != len(self.networks):
+            raise ValueError(f"give one seed per network: {len(self.networks)} network(s), {len(self.seeds)} seed(s)")
+        for i, other in enumerate(self.networks[1:], start=1):
+            _check_replica(self.networks[0], other, i)
+        self.network, self.target, self.seed = self.networks[0], target, self.seeds[0]
+        network = self.network
         self.build_dir, self.check_every_ms = build_dir, check_every_ms
         self.noise = {name: np.asarray(w, dtype=float) for name, w in (noise or {}).items()}
+        if self.noise and len(self.networks) > 1:
+            raise ValueError("noise draws replay one realisation: give them for one replica only")
         for name in self.noise:
             if network.population(name).noise is None:
                 raise ValueError(f"noise given for {name}, which has no noise source")
@@ -204,12 +219,43 @@ class Brian2Simulator:
     # -- running ----------------------------------------------------------------------
     def run(self, schedule: Schedule, recording: Recording | None = None, progress: bool = False,
             reset: bool = False) -> RunResult:
-        """Simulate the whole schedule; `reset` returns every population's state to its
-        start at each presentation. Raises DivergenceError (with the partial result) when
-        a population's state becomes NaN or inf."""
-        b2, net, recording = _b2(), self.network, recording or Recording()
-        check_one_sample(schedule, net)
+        """Simulate the whole schedule (one replica); `reset` returns every population's
+        state to its start at each presentation. Raises DivergenceError (with the partial
+        result) when a population's state becomes NaN or inf."""
+        if len(self.networks) > 1:
+            raise ValueError(f"this simulator holds {len(self.networks)} replicas: use run_replicas")
+        (result,) = self.run_replicas(schedule, recording, progress, reset)
+        if result.divergence is not None:
+            raise DivergenceError(result.divergence, result)
+        return result
+
+    def run_replicas(self, schedules: Schedule | list[Schedule], recording: Recording | None = None,
+                     progress: bool = False, reset: bool = False) -> list[RunResult]:
+        """Every replica with its schedule (or one schedule for all), one after another;
+        on cpp_standalone with one program. One RunResult per replica; a replica whose
+        state became NaN or inf has `divergence` set (the others run on)."""
+        net, recording = self.network, recording or Recording()
+        schedules = list(schedules) if isinstance(schedules, (list, tuple)) else [schedules] * len(self.networks)
+        if len(schedules) != len(self.networks):
+            raise ValueError(f"give one schedule, or one per replica ({len(self.networks)}); got {len(schedules)}")
+        for i, (schedule, network) in enumerate(zip(schedules, self.networks)):
+            check_one_sample(schedule, network)
+            if i and _schedule_shape(schedule) != _schedule_shape(schedules[0]):
+                raise ValueError(f"schedule {i} differs from schedule 0 in its presentations, t_pres or data keys and "
+                                 "shapes; Brian2 replicas share one program")
         check_recording(net, recording, "brian2")
+        if self.target != "cpp_standalone":
+            return [Brian2Simulator(network, target=self.target, seed=seed, check_every_ms=self.check_every_ms,
+                                    noise=self.noise)._run(schedule, recording, progress, reset)[0]
+                    for network, seed, schedule in zip(self.networks, self.seeds, schedules)]
+        return self._run(schedules[0], recording, progress, reset, list(zip(self.networks, self.seeds, schedules)))
+
+    def _run(self, schedule: Schedule, recording: Recording, progress: bool, reset: bool,
+             replicas: list | None = None) -> list[RunResult]:
+        """Build and run the first replica (this simulator's network, seed and
+        `schedule`); on cpp_standalone, rerun the program for the other `replicas`
+        (network, seed, schedule) with their weights and data as run-time arguments."""
+        b2, net = _b2(), self.network
         n_steps = schedule.n_presentations * schedule.steps_per_presentation(net.dt)
         for name, draws in self.noise.items():
             if draws.ndim != 2 or draws.shape[0] < n_steps or draws.shape[1] != net.population(name).size:
@@ -221,7 +267,7 @@ class Brian2Simulator:
             b2.start_scope()
             b2.defaultclock.dt = net.dt * b2.ms
             _seed(self.seed, directory is not None)
-            groups, synapses, monitors, objects = self._build(schedule, recording, reset)
+            groups, synapses, monitors, timed, objects = self._build(schedule, recording, reset)
             divergence, holder = [], []
             if directory is None:
                 objects.append(self._divergence_watch(groups, divergence, holder))
@@ -234,26 +280,42 @@ class Brian2Simulator:
             bnet.run(n_steps * net.dt * b2.ms, report=report, report_period=1 * b2.second)
             if directory is not None:
                 if progress:
-                    print(f"building the cpp_standalone program in {directory} (code generation, then C++ compilation)",
-                          flush=True)
+                    why = ("its program from an earlier run, recompiling only what changed"
+                           if os.path.exists(os.path.join(directory, "main")) else
+                           "a new program: the first run of this network structure compiles it (about 10 - 20 s)")
+                    print(f"cpp_standalone project {directory}: {why}", flush=True)
                 _build_and_run(directory, cached, self.seed)
                 if progress:
                     print(f"100.0 % of {n_steps * net.dt / 1000:g} s simulated in {b2.device._last_run_time:.1f} s")
-            wall = time.perf_counter() - t0
             close()
             t_end = float(bnet.t / b2.ms) if directory is None else n_steps * net.dt
-            result = self._collect(groups, synapses, monitors, recording, t_end,
-                                   wall, float(b2.device._last_run_time))
-        result.divergence = divergence[0] if divergence else result.first_divergence()
-        if result.divergence is not None:
-            raise DivergenceError(result.divergence, result)
-        return result
+            results = [self._collect(groups, synapses, monitors, recording, t_end, time.perf_counter() - t0,
+                                     float(b2.device._last_run_time))]
+            results[0].divergence = divergence[0] if divergence else results[0].first_divergence()
+            for network, seed, other in (replicas or [])[1:]:
+                t0 = time.perf_counter()
+                args = {**{ta: values(other) for ta, values in timed}, **{
+                    synapses[p.name].w: _synapse_values(synapses[p.name], p) for p in network.projections
+                    if p.name in synapses and p.kind != "one_to_one"}}
+                _rerun(directory, seed, args)
+                result = self._collect(groups, synapses, monitors, recording, t_end, time.perf_counter() - t0,
+                                       float(b2.device._last_run_time))
+                result.divergence = result.first_divergence()
+                results.append(result)
+        return results
 
     def _build(self, schedule: Schedule, recording: Recording, reset: bool):
         b2, net, order = _b2(), self.network, self.network.order
         t_pres = schedule.t_pres * b2.ms
         # TimedArrays are named, or Brian2 numbers them per process and a cached project recompiles
-        ns = {"learn": b2.TimedArray(schedule.learn, dt=t_pres, name="timed_learn")}
+        timed = []  # (TimedArray, its values for a schedule): what another replica's run sets
+
+        def timed_array(name: str, values, dt):
+            ta = b2.TimedArray(values(schedule), dt=dt, name=f"timed_{name}")
+            timed.append((ta, values))
+            return ta
+
+        ns = {"learn": timed_array("learn", lambda sched: sched.learn, t_pres)}
         ns.update({f"noise_{k}": b2.TimedArray(w, dt=net.dt * b2.ms, name=f"timed_noise_{k}")
                    for k, w in self.noise.items()})
         lines = {p.name: self.specs[p.name].equations + self.contexts[p.name].lines for p in net.populations}
@@ -324,11 +386,11 @@ class Brian2Simulator:
             spec, ctx, base = self.specs[pop.name], self.contexts[pop.name], SLOTS * order.index(pop.name)
             for name, (key, unit, gate) in ctx.timed.items():
                 if gate:
-                    ns[name] = b2.TimedArray(schedule.gates.get(key, np.ones(schedule.n_presentations)), dt=t_pres,
-                                             name=f"timed_{name}")
+                    ns[name] = timed_array(name, lambda sched, key=key: sched.gates.get(
+                        key, np.ones(sched.n_presentations)), t_pres)
                 else:
                     pop.model.check_data(key, schedule.batched(key), net.dt)
-                    ns[name] = b2.TimedArray(schedule.data[key] * _unit(unit), dt=t_pres, name=f"timed_{name}")
+                    ns[name] = timed_array(name, lambda sched, key=key, unit=unit: sched.data[key] * _unit(unit), t_pres)
             ns.update({**ctx.namespace, **spec.namespace})
             rest = {v: spec.initial.get(v, 0.0) for v in pop.model.state} if reset else {}
             g = b2.NeuronGroup(pop.size, "\n".join(lines[pop.name] + [f"{v}_rest : 1 (constant)" for v in rest]),
@@ -379,7 +441,7 @@ class Brian2Simulator:
             if code:
                 groups[pop.name].run_regularly(code, when="after_groups", order=1, name=f"{pop.name}_store")
         monitors = self._monitors(groups, synapses, recording)
-        return groups, synapses, monitors, [*groups.values(), *synapses.values(), *monitors.values()]
+        return groups, synapses, monitors, timed, [*groups.values(), *synapses.values(), *monitors.values()]
 
     def _monitors(self, groups, synapses, recording: Recording) -> dict:
         b2, net = _b2(), self.network
@@ -480,6 +542,59 @@ def _connect(syn, proj, keep_zeros: bool) -> None:
     if len(pre):  # an all-zero fixed weight makes no synapse at all
         syn.connect(i=pre, j=post)
         syn.w = proj.weight[post, pre]
+
+
+def _synapse_values(syn, proj) -> np.ndarray:
+    """proj's weight in the order of syn's synapses (built by _connect from a replica
+    with the same non-zeros)."""
+    return proj.weight[np.asarray(syn.j[:]), np.asarray(syn.i[:])]
+
+
+def _check_replica(first: Network, other: Network, i: int) -> None:
+    """Brian2 replicas share one program: the same description but for the weights,
+    which may differ where they are not zero."""
+    if _settings(first) != _settings(other):
+        raise ValueError(f"replica {i} differs from replica 0 in more than its weights; Brian2 replicas share one "
+                         "program (give each setting a simulator of its own)")
+    for p, q in zip(first.projections, other.projections):
+        if p.weight is not None and not np.array_equal(p.weight != 0, q.weight != 0):
+            raise ValueError(f"replica {i}: weight {q.name} has zeros where replica 0's has none or the other way "
+                             "round; Brian2 replicas share one program, whose synapses are replica 0's non-zeros")
+
+
+def _settings(item):
+    """Every field of a description but the projections' weights, arrays as bytes."""
+    if isinstance(item, np.ndarray):
+        return "array", item.shape, item.tobytes()
+    if is_dataclass(item):
+        return type(item).__name__, tuple((f.name, _settings(getattr(item, f.name))) for f in fields(item)
+                                          if not (f.name == "weight" and isinstance(item, Projection)))
+    if isinstance(item, dict):
+        return tuple((k, _settings(v)) for k, v in item.items())
+    if isinstance(item, (list, tuple)):
+        return tuple(map(_settings, item))
+    return item
+
+
+def _schedule_shape(schedule: Schedule):
+    return (schedule.t_pres, schedule.n_presentations, sorted((k, np.shape(v)) for k, v in schedule.data.items()),
+            sorted(schedule.gates))
+
+
+def _rerun(directory: str, seed: int, args: dict) -> None:
+    """Run the program built in `directory` again with another seed and the run-time
+    values `args` ({VariableView or TimedArray: values}); Brian2 writes those values
+    into the project's static_arrays, removed again afterwards."""
+    device = _b2().get_device()
+    os.environ["NEUROSIM_SEED"] = str(seed)
+    try:
+        device.run(directory, with_output=True, run_args=args)
+    finally:
+        del os.environ["NEUROSIM_SEED"]
+        for name in device.run_args_arrays:
+            for path in (os.path.join(directory, "static_arrays", name + suffix) for suffix in ("", ".lock")):
+                if os.path.exists(path):
+                    os.remove(path)
 
 
 def _matrix(syn, flat) -> np.ndarray:
