@@ -87,7 +87,7 @@ def test_standalone_equals_the_runtime_target(capfd):
     runtime = Brian2Simulator(net, target="numpy").run(sched, rec)
     standalone = Brian2Simulator(net, target="cpp_standalone").run(sched, rec, progress=True)
     printed = capfd.readouterr().out
-    assert " 50.0 % of " in printed and "100.0 % of " in printed
+    assert " 50.0 % of " in printed and "100.0 % of " in printed and "cpp_standalone project " in printed
     for key in runtime.traces:
         np.testing.assert_allclose(standalone.traces[key].values, runtime.traces[key].values, rtol=1e-12,
                                    atol=1e-14, err_msg=key)
