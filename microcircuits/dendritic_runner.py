@@ -45,6 +45,21 @@ def make_config(user: dict) -> dict:
     return config
 
 
+# From this many steps per replica a run on the CPU compiles its step by default: the PAL
+# microcircuit's step runs at about 3,000 steps/s eager and 14,000 - 20,000 compiled, and
+# compiling takes 35 - 75 s the first time (seconds once inductor's cache holds it), so
+# compiling pays off from about 280,000 steps (docs/performance.md, "Whole runs").
+COMPILE_FROM_STEPS = 300_000
+
+
+def compile_default(run: dict, n_steps: int) -> bool | None:
+    """run.compile as given; unset on a torch CPU run, whether the run has at least
+    COMPILE_FROM_STEPS steps (unset elsewhere: the backend's default, CUDA compiles)."""
+    if run["compile"] is not None or run["backend"] != "torch" or run["device"] != "cpu":
+        return run["compile"]
+    return n_steps >= COMPILE_FROM_STEPS
+
+
 def build_schedule(task: Task, task_cfg: dict, out: str, n_out: int, seed: int) -> tuple[Schedule, list]:
     """settle + epochs x [test (every test_every epochs), shuffled train] + test. Returns the
     schedule and the test blocks' first presentation indices."""
@@ -103,6 +118,11 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict | list
                           weights=[p.name for p in first.net.projections if p.kind == "all_to_all"],
                           weights_dt=record_every * t_pres,
                           every={p: task_cfg["mismatch_every"] * t_pres for p in hidden})
+    n_steps = int(round(first.schedule.duration / cfg.dt))
+    if run["compile"] is None and compile_default(run, n_steps):
+        run["compile"] = True
+        log(f"compiling the step with torch.compile: {n_steps:,} steps, where the compiled loop (about 5x eager) "
+            "repays the compile (about a minute the first time); --no-compile runs eager")
     where = f"brian2/{run['target']}" if run["backend"] == "brian2" else \
         f"torch/{run['device']}/{run['dtype']}, {len(seeds)} replica(s)"
     log(f"running {cfg.feedback} on {task_cfg['name']}: {cfg.layers}, {task_cfg['epochs']} epochs, "

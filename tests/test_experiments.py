@@ -1,9 +1,10 @@
 """Schedules of the experiment runner: settling, test blocks, the alignment task."""
 import numpy as np
+import pytest
 
 from microcircuits.defaults import DEFAULTS
 from microcircuits.dendritic import MicrocircuitConfig
-from microcircuits.dendritic_runner import _update_angles, build_schedule
+from microcircuits.dendritic_runner import _update_angles, build_schedule, make_config
 from microcircuits.metrics import backprop_updates
 from microcircuits.tasks import load_task
 from neurosim.recording import Trace
@@ -65,9 +66,11 @@ def test_update_angles_measure_the_change_against_backprop_on_the_taught_samples
         np.testing.assert_allclose(angles[f"angle_dW{l}_BP"].values, [0.0, 180.0], atol=1e-5)
 
 
-def test_cli_runs_seeds_as_torch_replicas_like_single_runs(tmp_path):
-    """`neurosim run --backend torch --replicas 2` writes seed<k>/ folders whose results
-    equal single-seed runs of the same config, and the same keys as a Brian2 run."""
+@pytest.mark.parametrize("backend", ["torch", "brian2"])
+def test_cli_runs_seeds_as_replicas_like_single_runs(tmp_path, backend):
+    """`neurosim run --replicas 2` writes seed<k>/ folders whose results equal
+    single-seed runs of the same config (torch: one tensor program; brian2: one
+    cpp_standalone program run twice), with the keys of a single run."""
     import json
 
     from microcircuits.runners import run_experiment
@@ -78,10 +81,10 @@ def test_cli_runs_seeds_as_torch_replicas_like_single_runs(tmp_path):
     config.write_text('[network]\nlayers = [2, 4, 1]\nfeedback = "pal"\ndt = 0.1\neta_fw = 0.5\neta_bw = 1.0\n'
                       'sigma = 0.1\ntau_xi = 0.3\ntau_hp = 0.3\n[task]\nname = "teacher_student"\nepochs = 2\n'
                       'n_train = 20\nn_test = 10\n')
-    assert main(["run", str(config), "--backend", "torch", "--replicas", "2", "--seed", "3",
+    assert main(["run", str(config), "--backend", backend, "--replicas", "2", "--seed", "3",
                  "--out", str(tmp_path / "both")]) == 0
     for seed in (3, 4):
-        single = run_experiment({**_toml(config), "run": {"backend": "torch", "seed": seed}}, tmp_path / f"s{seed}",
+        single = run_experiment({**_toml(config), "run": {"backend": backend, "seed": seed}}, tmp_path / f"s{seed}",
                                 log=lambda *a: None)
         together = json.loads((tmp_path / "both" / f"seed{seed}" / "summary.json").read_text())
         assert together["seed"] == single["seed"] == seed and together["replicas"] == 2
@@ -91,6 +94,17 @@ def test_cli_runs_seeds_as_torch_replicas_like_single_runs(tmp_path):
         np.testing.assert_allclose(a["final_weights"]["B1"], b["final_weights"]["B1"], rtol=1e-10)
     brian2_keys = {"model", "rule", "backend", "seed", "sim_time_ms", "wall_time_s", "steps_per_s", "final"}
     assert brian2_keys <= set(together)
+
+
+def test_a_long_torch_run_on_the_cpu_compiles_by_default():
+    from microcircuits.dendritic_runner import COMPILE_FROM_STEPS, compile_default
+
+    run = make_config({"run": {"backend": "torch"}})["run"]
+    assert compile_default(run, COMPILE_FROM_STEPS) is True
+    assert compile_default(run, COMPILE_FROM_STEPS - 1) is False
+    assert compile_default({**run, "compile": False}, 10 * COMPILE_FROM_STEPS) is False
+    assert compile_default({**run, "device": "cuda"}, 10 * COMPILE_FROM_STEPS) is None  # the backend's: compiled
+    assert compile_default(make_config({})["run"], 10 * COMPILE_FROM_STEPS) is None  # brian2
 
 
 def _toml(path):

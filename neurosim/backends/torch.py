@@ -146,7 +146,7 @@ class NetworkStep(torch.nn.Module):
                                      "does not provide")
 
     def initial(self) -> dict:
-        return {name: dict(group.initial) for name, group in self.groups.items()}
+        return {name: _unaliased(group.initial) for name, group in self.groups.items()}
 
     def _project(self, q: _Projection, s: torch.Tensor, w: dict) -> torch.Tensor:
         """W s per replica and sample: (R, S, pre) -> (R, S, post)."""
@@ -185,6 +185,14 @@ class NetworkStep(torch.nn.Module):
                 signal = self.groups[proj.source].signals[proj.signal]
                 rules[name] = rule.end(rules[name], signal(start[proj.source]), signal(now[proj.source]))
         return NetworkState(now, w, rules, recorded)
+
+
+def _unaliased(values: dict) -> dict:
+    """A copy with every tensor in storage of its own. Models start several variables
+    from one zeros tensor; torch.compile specialises the step on which of its inputs
+    alias each other, and after the first step none do: the compiled step was compiled
+    a second time inside the loop (40 s on the CPU for the PAL microcircuit)."""
+    return {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in values.items()}
 
 
 def proj_size(net: Network, name: str) -> int:
@@ -436,7 +444,7 @@ class TorchSimulator:
                     w[proj.name] = _sparse(self._tensor(proj.weight))
                 else:
                     w[proj.name] = self._tensor(np.stack([n.projection(proj.name).weight for n in self.networks]))
-        rules = {name: dict(rule.initial) for name, (_, _, rule) in step.rules.items()}
+        rules = {name: _unaliased(rule.initial) for name, (_, _, rule) in step.rules.items()}
         inputs = {q: torch.zeros((self.replicas, self.samples, self.network.population(self.network.projection(q).target).size),
                                  dtype=self.dtype, device=self.device) for q in record_inputs}
         return NetworkState(step.initial(), w, rules, inputs)
