@@ -12,8 +12,8 @@ Rows: the numpy loop; `neurosim run` on cpp_standalone with an empty project cac
 seeds of the short run, as one process each sharing one cache and as one process
 (`--replicas`: one program rerun with each seed's weights and data), both against that
 many first runs (builds: the distinct programs the cache folder held); the torch
-backend at 1 replica on the CPU (short run only: eager, then compiled with a warm
-inductor cache).
+backend at 1 replica on the CPU: the short run eager and compiled, the long run with
+its default (compiled), inductor's cache warmed by a first compiled run.
 """
 from __future__ import annotations
 
@@ -103,6 +103,8 @@ def main(argv=None):
         timed(neurosim(args.short_epochs, f"{tmp}/torch_warmup", "--backend", "torch", "--compile"), cache)
         row("neurosim run, torch, 1 replica, CPU, compiled (inductor cache warm)", "short", "numpy loop",
             timed(neurosim(args.short_epochs, f"{tmp}/torch_compiled", "--backend", "torch", "--compile"), cache))
+        row("neurosim run, torch, 1 replica, CPU, default: compiled from 300,000 steps (inductor cache warm)",
+            "long", "numpy loop", timed(neurosim(args.long_epochs, f"{tmp}/torch_long", "--backend", "torch"), cache))
 
     task = tomllib.loads((ROOT / CONFIG).read_text())["task"]
     seconds = {length: (task["settle"] + epochs * task["n_train"] * task["t_pres"]) / 1000
