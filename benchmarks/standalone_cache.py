@@ -12,17 +12,17 @@ reading the results back.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 import tomllib
 from pathlib import Path
 
+from benchmarks import save
 from microcircuits import dendritic
 from microcircuits.dendritic_runner import _Replica, make_config
 from neurosim.backends.brian2 import Brian2Simulator
-from neurosim.recording import Recording, library_versions
+from neurosim.recording import Recording
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = [("first run (empty cache)", 0, 50.0), ("same seed and settings", 0, 50.0), ("another seed", 1, 50.0),
@@ -55,10 +55,7 @@ def main(argv=None):
     table = "\n".join(lines)
     print(f"PAL 5-20-10-20-5, {simulated:g} ms simulated, cpp_standalone")
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "standalone_cache.json").write_text(json.dumps({"rows": rows, "versions": library_versions()}, indent=2))
-    (out / "standalone_cache.md").write_text(table + "\n")
+    save(args.out, "standalone_cache", table, {"rows": rows})
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ its default (compiled), inductor's cache warmed by a first compiled run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -28,7 +27,8 @@ import time
 import tomllib
 from pathlib import Path
 
-from neurosim.recording import library_versions
+from benchmarks import save
+
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "examples/pal_alignment_linear.toml"
@@ -120,10 +120,7 @@ def main(argv=None):
         lines.append(f"| {r['run']} | {seconds[r['length']]:g} s | {r['whole_s']:.1f} | {ratio} | {rate} | {r.get('builds', '')} |")
     table = "\n".join(lines)
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "whole_runs.json").write_text(json.dumps({"rows": rows, "versions": library_versions()}, indent=2))
-    (out / "whole_runs.md").write_text(table + "\n")
+    save(args.out, "whole_runs", table, {"rows": rows})
 
 
 if __name__ == "__main__":

@@ -99,7 +99,9 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict | list
     """Run one config; write results.h5, summary.json and plots into out_dir; return the
     summary. With run.replicas = R > 1, seeds run.seed .. run.seed + R - 1 run as replicas
     (torch: in one tensor program; Brian2: one after another, on cpp_standalone with one
-    program built once), each written to out_dir/seed<k>; returns their summaries. A run that diverges still writes everything recorded so far, then re-raises."""
+    program built once), each written to out_dir/seed<k>; returns their summaries. A run
+    that diverges still writes everything recorded so far, then re-raises. A torch run on
+    the CPU with run.compile unset compiles its step from COMPILE_FROM_STEPS steps."""
     config = make_config(config)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

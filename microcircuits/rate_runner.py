@@ -9,11 +9,11 @@ np.random.default_rng(run.seed) (the same order for every model and backend), in
 minibatches of run.batch samples (a remainder is dropped): a principle rebuilds its
 network from the current weights and simulates module.schedule(...) with learning on
 (noise seed run.seed + epoch) on torch, or on Brian2 (batch 1; target "cpp_standalone",
-the default here: one build for all epochs, about 10 s, where the runtime's Cython
-compiles for minutes on first use; or "cython", "numpy"); "mlp" takes baselines.train's steps instead (rule "bp" or
-"fa", eta per sample; no simulator: backend "numpy"). Before the first epoch and after
-every one, module.forward on the test set (no target) gives the test mse and, for
-classification, the accuracy (argmax). A principle module may define
+the default: one build for all epochs, about 10 s, where the runtime's Cython compiles
+for minutes on first use; or "cython", "numpy"); "mlp" takes baselines.train's steps
+instead (rule "bp" or "fa", eta per sample; no simulator: backend "numpy"). Before the
+first epoch and after every one, module.forward on the test set (no target) gives the
+test mse and, for classification, the accuracy (argmax). A principle module may define
 `epoch_metrics(cfg, weights, x_test) -> dict[str, float]`; its values are recorded at the
 same times and land in summary["final"] as lists.
 
@@ -44,7 +44,6 @@ from .tasks import Task, load_task, network_teacher_task
 
 MODELS = ("energy", "dfc", "inversion", "mlp")
 TASKS = ("yinyang", "digits", "teacher_student")
-# Brian2's default target here is the runtime "cython": standalone cannot run them (see make_config)
 RUN_DEFAULTS = {**DEFAULTS["run"], "batch": 1}
 # [task] keys of the dendritic runner that mean nothing here (the principles' times are in [network])
 UNUSED_TASK_KEYS = {"t_pres": "set network.t_pres", "settle": "there is no settling block",

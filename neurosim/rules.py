@@ -55,8 +55,8 @@ class Rule:
     def inert(self) -> bool:
         """True when the rule cannot change a weight, so that a description may leave it
         out and spare every step its work; here, for a rule whose every change is a
-        multiple of its learning rate eta: eta = 0."""
-        return self.eta == 0
+        multiple of its learning rate `eta`: eta = 0 (a rule without one: never)."""
+        return getattr(self, "eta", None) == 0
 
 
 def _hebbian_step(ctx):

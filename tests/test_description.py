@@ -142,3 +142,20 @@ def test_what_a_backend_lacks_is_refused_when_built():
     with pytest.raises(ValueError, match=r"the torch backend has no Brian2OnlyLeaky \(population z\)"):
         TorchSimulator(net)
     Brian2Simulator(net, target="numpy").run(Schedule(1.0, {"x": np.ones((1, 2))}))
+
+
+def test_a_rule_that_cannot_change_a_weight_is_left_out_of_the_microcircuit():
+    """Rule.inert: a learning rate of 0 (and for Hebbian no decay) changes no weight; the
+    microcircuit then builds the projection without its rule, so no step computes it."""
+    from microcircuits.dendritic import MicrocircuitConfig, build, initial_weights
+    from neurosim.rules import DendriticPrediction, PhaselessAlignment, Silencing
+
+    assert DendriticPrediction(0.0).inert() and Silencing(0.0).inert() and PhaselessAlignment(0.0, 1e-3).inert()
+    assert not DendriticPrediction(0.1).inert() and not PhaselessAlignment(0.5).inert()
+    assert Hebbian(0.0).inert() and not Hebbian(0.0, decay=0.1).inert()
+    cfg = MicrocircuitConfig(layers=[3, 4, 2], feedback="pal", sigma=0.1, eta_fw=0.0, eta_ip=0.0, eta_pi=1.0,
+                             eta_bw=1.0)
+    net = build(cfg, initial_weights(cfg, 0))
+    assert net.projection("W1").rule is None and net.projection("WIP1").rule is None
+    assert isinstance(net.projection("BPI1").rule, Silencing)
+    assert isinstance(net.projection("B1").rule, PhaselessAlignment)

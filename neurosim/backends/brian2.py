@@ -297,7 +297,7 @@ class Brian2Simulator:
                 args = {**{ta: values(other) for ta, values in timed}, **{
                     synapses[p.name].w: _synapse_values(synapses[p.name], p) for p in network.projections
                     if p.name in synapses and p.kind != "one_to_one"}}
-                _rerun(directory, seed, args)
+                _run_program(directory, seed, args)
                 result = self._collect(groups, synapses, monitors, recording, t_end, time.perf_counter() - t0,
                                        float(b2.device._last_run_time))
                 result.divergence = result.first_divergence()
@@ -581,10 +581,11 @@ def _schedule_shape(schedule: Schedule):
             sorted(schedule.gates))
 
 
-def _rerun(directory: str, seed: int, args: dict) -> None:
-    """Run the program built in `directory` again with another seed and the run-time
-    values `args` ({VariableView or TimedArray: values}); Brian2 writes those values
-    into the project's static_arrays, removed again afterwards."""
+def _run_program(directory: str, seed: int, args: dict | None = None) -> None:
+    """Run the program built in `directory` with `seed` (in $NEUROSIM_SEED, which it
+    reads when it starts: _seed) and the run-time values `args` ({VariableView or
+    TimedArray: values}); Brian2 writes those into the project's static_arrays, removed
+    again afterwards."""
     device = _b2().get_device()
     os.environ["NEUROSIM_SEED"] = str(seed)
     try:
@@ -635,7 +636,7 @@ def _device(target: str, build_dir: str | None, cache_key: str | None):
 
 def _seed(seed: int, standalone: bool) -> None:
     """Seed Brian2's random numbers. A standalone program reads its seed when it starts
-    (from $NEUROSIM_SEED, set by _build_and_run), so that another seed is not another
+    (from $NEUROSIM_SEED, set by _run_program), so that another seed is not another
     program; the generators get seed + i as with Brian2's own `seed`."""
     b2 = _b2()
     if not standalone:
@@ -652,9 +653,8 @@ def _seed(seed: int, standalone: bool) -> None:
 def _build_and_run(directory: str, cached: bool, seed: int) -> None:
     """Generate (network.cpp's loop edited), compile (only what changed since the
     folder's last build, with our additions to the makefile; both standalone_make.py)
-    and run with `seed`. In a cache
-    folder a failed compile is retried once from clean (a damaged object file), and a
-    good build records its program's checksum."""
+    and run with `seed`. In a cache folder a failed compile is retried once from clean
+    (a damaged object file), and a good build records its program's checksum."""
     from brian2.codegen.cpp_prefs import get_compiler_and_args
 
     device = _b2().get_device()  # the device itself: brian2.device is a proxy that only reads
@@ -676,11 +676,7 @@ def _build_and_run(directory: str, cached: bool, seed: int) -> None:
         warnings.warn(f"the cached standalone project in {directory} did not compile; building it again from clean")
         standalone_make.clean(directory)
         device.compile_source(directory, compiler, debug=False, clean=True)
-    os.environ["NEUROSIM_SEED"] = str(seed)
-    try:
-        device.run(directory, with_output=True)
-    finally:
-        del os.environ["NEUROSIM_SEED"]
+    _run_program(directory, seed)
     if cached:
         standalone_cache.mark_built(directory)
 
