@@ -55,7 +55,8 @@ objects.o main.o: CXXFLAGS += -O0
 
 def make_args() -> list[str]:
     """Brian2's `devices.cpp_standalone.extra_make_args_unix` for our makefile."""
-    return [f"-j{len(os.sched_getaffinity(0))}", "-f", "makefile", "-f", MAKEFILE]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return [f"-j{cores}", "-f", "makefile", "-f", MAKEFILE]
 
 
 def prepare(directory) -> None:
