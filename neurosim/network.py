@@ -46,29 +46,34 @@ def implemented(network: "Network", backend: str) -> None:
             raise ValueError(f"the {backend} backend has no {type(item).__name__} ({where})")
 
 
-def structure(item):
+def structure(item, values: bool = False):
     """What replicas of a network must share (the torch backend runs them as one
     program): names, sizes, models, ports, signals, delays and rules, with the numbers of
     models, noises and rules left out (arrays: their shape), plus what a model or rule
-    says its code depends on (its `structure()`)."""
+    says its code depends on (its `structure()`). With values=True the numbers and arrays
+    too, all but the weights of projections: what Brian2 replicas, one compiled program,
+    must share."""
     if isinstance(item, Network):
-        return item.dt, tuple(map(structure, item.populations)), tuple(map(structure, item.projections))
+        return item.dt, tuple(structure(p, values) for p in item.populations), \
+            tuple(structure(p, values) for p in item.projections)
     if isinstance(item, Population):
-        return item.name, item.size, structure(item.model), structure(item.noise)
+        return item.name, item.size, structure(item.model, values), structure(item.noise, values)
     if isinstance(item, Projection):
         return (item.name, item.source, item.target, item.port, item.signal, item.gain, item.kind, item.shared,
-                item.tied, item.delay, structure(item.rule), None if item.weight is None else item.weight.shape)
+                item.tied, item.delay, structure(item.rule, values), None if item.weight is None else item.weight.shape,
+                *([item.scale] if values else []))
     if is_dataclass(item):
         extra = item.structure() if callable(getattr(item, "structure", None)) else ()
-        return type(item).__name__, tuple((f.name, structure(getattr(item, f.name))) for f in fields(item)), extra
+        return type(item).__name__, tuple((f.name, structure(getattr(item, f.name), values)) for f in fields(item)), \
+            extra
     if isinstance(item, dict):
-        return tuple((k, structure(v)) for k, v in item.items())
+        return tuple((k, structure(v, values)) for k, v in item.items())
     if isinstance(item, (list, tuple)):
-        return tuple(map(structure, item))
+        return tuple(structure(v, values) for v in item)
     if isinstance(item, np.ndarray):
-        return "array", item.shape
+        return ("array", item.shape, item.tobytes()) if values else ("array", item.shape)
     if isinstance(item, (int, float, np.number)) and not isinstance(item, bool):
-        return "number"
+        return item if values else "number"
     return item
 
 

@@ -27,11 +27,10 @@ import os
 import time
 import warnings
 from contextlib import contextmanager, nullcontext
-from dataclasses import fields, is_dataclass
 
 import numpy as np
 
-from ..network import Network, Projection, implemented, structure
+from ..network import Network, implemented, structure
 from ..recording import (Divergence, DivergenceError, Recording, RunResult, SpikeTrain, Trace, append_final,
                          check_recording)
 from ..schedule import Schedule
@@ -553,27 +552,13 @@ def _synapse_values(syn, proj) -> np.ndarray:
 def _check_replica(first: Network, other: Network, i: int) -> None:
     """Brian2 replicas share one program: the same description but for the weights,
     which may differ where they are not zero."""
-    if _settings(first) != _settings(other):
+    if structure(first, values=True) != structure(other, values=True):
         raise ValueError(f"replica {i} differs from replica 0 in more than its weights; Brian2 replicas share one "
                          "program (give each setting a simulator of its own)")
     for p, q in zip(first.projections, other.projections):
         if p.weight is not None and not np.array_equal(p.weight != 0, q.weight != 0):
             raise ValueError(f"replica {i}: weight {q.name} has zeros where replica 0's has none or the other way "
                              "round; Brian2 replicas share one program, whose synapses are replica 0's non-zeros")
-
-
-def _settings(item):
-    """Every field of a description but the projections' weights, arrays as bytes."""
-    if isinstance(item, np.ndarray):
-        return "array", item.shape, item.tobytes()
-    if is_dataclass(item):
-        return type(item).__name__, tuple((f.name, _settings(getattr(item, f.name))) for f in fields(item)
-                                          if not (f.name == "weight" and isinstance(item, Projection)))
-    if isinstance(item, dict):
-        return tuple((k, _settings(v)) for k, v in item.items())
-    if isinstance(item, (list, tuple)):
-        return tuple(map(_settings, item))
-    return item
 
 
 def _schedule_shape(schedule: Schedule):
