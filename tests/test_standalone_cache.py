@@ -1,7 +1,8 @@
 """The cache of standalone projects (neurosim/backends/standalone_cache.py): a cached
 program run with another seed, other weights and another learning rate gives what a
 fresh build of that configuration gives, bit for bit; another structure gets a project
-of its own; a damaged program or object file is rebuilt, not run."""
+of its own; a damaged program or object file is rebuilt, not run; every process
+generates the same code; replicas rerun in one program equal separate runs."""
 import os
 import subprocess
 import sys
