@@ -121,10 +121,11 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict | list
                           weights_dt=record_every * t_pres,
                           every={p: task_cfg["mismatch_every"] * t_pres for p in hidden})
     n_steps = int(round(first.schedule.duration / cfg.dt))
-    if run["compile"] is None and compile_default(run, n_steps):
-        run["compile"] = True
+    compiled = compile_default(run, n_steps)
+    if compiled and run["compile"] is None:
         log(f"compiling the step with torch.compile: {n_steps:,} steps, where the compiled loop (about 5x eager) "
             "repays the compile (about a minute the first time); --no-compile runs eager")
+    run["compile"] = compiled
     where = f"brian2/{run['target']}" if run["backend"] == "brian2" else \
         f"torch/{run['device']}/{run['dtype']}, {len(seeds)} replica(s)"
     log(f"running {cfg.feedback} on {task_cfg['name']}: {cfg.layers}, {task_cfg['epochs']} epochs, "

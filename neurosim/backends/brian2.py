@@ -22,6 +22,7 @@ so is a combination this schedule cannot run as the torch backend does.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import time
@@ -42,7 +43,9 @@ INPUTS, UPDATE, THRESHOLD, SPIKES, RESET, AFTER = range(6)
 UNIT_NAMES = {"": "1", "ms": "second", "1/ms": "Hz", "Hz": "Hz"}
 
 
+@functools.cache
 def _b2():
+    """brian2, imported on first use (and its code order made stable, once)."""
     import brian2
 
     _stable_code_order()
@@ -245,16 +248,15 @@ class Brian2Simulator:
         check_recording(net, recording, "brian2")
         if self.target != "cpp_standalone":
             return [Brian2Simulator(network, target=self.target, seed=seed, check_every_ms=self.check_every_ms,
-                                    noise=self.noise)._run(schedule, recording, progress, reset)[0]
+                                    noise=self.noise)._run([schedule], recording, progress, reset)[0]
                     for network, seed, schedule in zip(self.networks, self.seeds, schedules)]
-        return self._run(schedules[0], recording, progress, reset, list(zip(self.networks, self.seeds, schedules)))
+        return self._run(schedules, recording, progress, reset)
 
-    def _run(self, schedule: Schedule, recording: Recording, progress: bool, reset: bool,
-             replicas: list | None = None) -> list[RunResult]:
-        """Build and run the first replica (this simulator's network, seed and
-        `schedule`); on cpp_standalone, rerun the program for the other `replicas`
-        (network, seed, schedule) with their weights and data as run-time arguments."""
-        b2, net = _b2(), self.network
+    def _run(self, schedules: list[Schedule], recording: Recording, progress: bool, reset: bool) -> list[RunResult]:
+        """Build and run the first replica with the first schedule; on cpp_standalone,
+        rerun the program for the others with their weights, data (`schedules`) and
+        seeds as run-time arguments."""
+        b2, net, schedule = _b2(), self.network, schedules[0]
         n_steps = schedule.n_presentations * schedule.steps_per_presentation(net.dt)
         for name, draws in self.noise.items():
             if draws.ndim != 2 or draws.shape[0] < n_steps or draws.shape[1] != net.population(name).size:
@@ -291,7 +293,7 @@ class Brian2Simulator:
             results = [self._collect(groups, synapses, monitors, recording, t_end, time.perf_counter() - t0,
                                      float(b2.device._last_run_time))]
             results[0].divergence = divergence[0] if divergence else results[0].first_divergence()
-            for network, seed, other in (replicas or [])[1:]:
+            for network, seed, other in list(zip(self.networks, self.seeds, schedules))[1:]:
                 t0 = time.perf_counter()
                 args = {**{ta: values(other) for ta, values in timed}, **{
                     synapses[p.name].w: _synapse_values(synapses[p.name], p) for p in network.projections
