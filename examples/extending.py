@@ -55,7 +55,7 @@ class AdaptiveLIF(Neuron):
         p = {f.name: ctx.param(lambda pop, n=f.name: getattr(pop.model, n)) for f in fields(self)}
         dt = ctx.dt
 
-        def step(s, ports, data, gates, draws):
+        def step(s, ports, data, draws):
             x = p["bias"] + ports["input"] if "input" in ports else p["bias"]
             v = s["v"] + dt / p["tau"] * (p["v_leak"] - s["v"] + p["r"] * x - s["w_a"])
             w_a = s["w_a"] - dt / p["tau_a"] * s["w_a"]

@@ -42,7 +42,9 @@ class OUNoise:
         """xi(n) from xi(n-1) and w(n)."""
         keep = 1.0 - ctx.dt / ctx.param(lambda pop: pop.noise.tau)
         gain = ctx.param(lambda pop: pop.noise.sigma * math.sqrt(ctx.dt / pop.noise.tau))
-        return lambda xi, w: keep * xi + gain * w
+        import torch
+
+        return lambda xi, w: torch.addcmul(keep * xi, gain, w)
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,16 @@ class Brian2Rule:
 
 @dataclass
 class TorchRule:
-    """A rule in torch: update(w, pre, post, learn, state) -> (w, state) with w (R, post,
-    pre), the factors (R, S, n) and learn (R, 1, 1); `end(state, pre_start, pre_now)`
-    after the step (None: nothing); `initial` the rule's own state."""
+    """A rule in torch: update(w, pre, post, given, state) -> (w, state) with w (R, post,
+    pre), the factors (R, S, n) and `given = prepare(learn)`, what the rule makes of the
+    presentation's learn signal (R, 1, 1) once per block of steps (by default the signal
+    itself); `end(state, pre_start, pre_now)` after the step (None: nothing); `initial`
+    the rule's own state."""
 
     update: Callable
     initial: dict = field(default_factory=dict)
     end: Callable | None = None
+    prepare: Callable = lambda learn: learn  # noqa: E731
 
 
 class Rule:
@@ -59,10 +62,19 @@ class Rule:
         return getattr(self, "eta", None) == 0
 
 
-def _hebbian_step(ctx):
-    """dt lambda eta / S, the factor on the postsynaptic vector (one baddbmm per update)."""
-    eta = ctx.param(lambda proj: proj.rule.eta) / ctx.samples
-    return lambda learn: ctx.dt * learn * eta
+def _hebbian_step(ctx, sign: float = 1.0):
+    """prepare(learn) = +-dt lambda eta / S, the factor on the postsynaptic vector (one
+    baddbmm per update)."""
+    eta = sign * ctx.dt * ctx.param(lambda proj: proj.rule.eta) / ctx.samples
+    return lambda learn: learn * eta
+
+
+def _hebbian(ctx, sign: float = 1.0) -> TorchRule:
+    """W(n) = W + (dt lambda eta / S) post^T pre: the mean change over the samples."""
+    import torch
+
+    return TorchRule(lambda w, pre, post, step, s: (torch.baddbmm(w, (step * post).mT, pre), s),
+                     prepare=_hebbian_step(ctx, sign))
 
 
 @dataclass(frozen=True)
@@ -100,15 +112,15 @@ class DendriticPrediction(Rule):
     def torch(self, ctx) -> TorchRule:
         import torch
 
-        step, dt = _hebbian_step(ctx), ctx.dt
         if self.tau_lo == 0:
-            return TorchRule(lambda w, pre, post, learn, s: (torch.baddbmm(w, (step(learn) * post).mT, pre), s))
-        tau = ctx.param(lambda proj: proj.rule.tau_lo)
+            return _hebbian(ctx)
+        dt, tau = ctx.dt, ctx.param(lambda proj: proj.rule.tau_lo)
+        step, keep = _hebbian_step(ctx), 1.0 - dt / tau
 
-        def update(w, pre, post, learn, s):  # W(n) = W + dt M(n-1); M(n) = M + dt (change - M) / tau_lo
-            return w + dt * s["m"], {"m": torch.baddbmm(s["m"] * (1.0 - dt / tau), (step(learn) / tau * post).mT, pre)}
+        def update(w, pre, post, change, s):  # W(n) = W + dt M(n-1); M(n) = M + dt (change - M) / tau_lo
+            return w + dt * s["m"], {"m": torch.baddbmm(s["m"] * keep, (change * post).mT, pre)}
 
-        return TorchRule(update, {"m": ctx.zeros_weight()})
+        return TorchRule(update, {"m": ctx.zeros_weight()}, prepare=lambda learn: step(learn) / tau)
 
 
 @dataclass(frozen=True)
@@ -132,10 +144,7 @@ class Silencing(Rule):
         return Brian2Rule([f"dw/dt = -{ctx.learn}*{eta}*{ctx.post}*{ctx.pre} : 1 (clock-driven)"])
 
     def torch(self, ctx) -> TorchRule:
-        import torch
-
-        step = _hebbian_step(ctx)
-        return TorchRule(lambda w, pre, post, learn, s: (torch.baddbmm(w, (-step(learn) * post).mT, pre), s))
+        return _hebbian(ctx, sign=-1.0)
 
 
 @dataclass(frozen=True)
@@ -178,15 +187,17 @@ class PhaselessAlignment(Rule):
 
         step, dt = _hebbian_step(ctx), ctx.dt
         decay = ctx.param(lambda proj: proj.rule.eta * proj.rule.alpha)
-        hp_decay = dt / ctx.param(lambda proj: proj.rule.tau_hp)
+        hp_keep = 1.0 - dt / ctx.param(lambda proj: proj.rule.tau_hp)
 
-        def update(w, pre, post, learn, s):
-            return torch.baddbmm(w * (1.0 - dt * learn * decay), (step(learn) * post).mT, s["r_hp"]), s
+        def update(w, pre, post, given, s):  # given: (dt lambda eta / S, 1 - dt lambda eta alpha)
+            step, keep = given
+            return torch.baddbmm(w * keep, (step * post).mT, s["r_hp"]), s
 
-        def end(s, pre_start, pre_now):
-            return {"r_hp": s["r_hp"] + (pre_now - pre_start) - hp_decay * s["r_hp"]}
+        def end(s, pre_start, pre_now):  # r~(n) = (1 - dt/tau_hp) r~ + r(n) - r(n-1)
+            return {"r_hp": torch.addcmul(pre_now - pre_start, hp_keep, s["r_hp"])}
 
-        return TorchRule(update, {"r_hp": ctx.zeros_pre()}, end)
+        return TorchRule(update, {"r_hp": ctx.zeros_pre()}, end,
+                         prepare=lambda learn: (step(learn), 1.0 - dt * learn * decay))
 
 
 @dataclass(frozen=True)
@@ -237,6 +248,9 @@ class Hebbian(Rule):
         step, dt = _hebbian_step(ctx), ctx.dt
         decay = ctx.param(lambda proj: proj.rule.decay)
         if not decay.any():  # no decay in any replica: one fused update
-            return TorchRule(lambda w, pre, post, learn, s: (torch.baddbmm(w, (step(learn) * post).mT, pre), s))
-        return TorchRule(lambda w, pre, post, learn, s: (
-            torch.baddbmm(w * (1.0 - dt * learn * decay), (step(learn) * post).mT, pre), s))
+            return _hebbian(ctx)
+
+        def update(w, pre, post, given, s):  # given: (dt lambda eta / S, 1 - dt lambda decay)
+            return torch.baddbmm(w * given[1], (given[0] * post).mT, pre), s
+
+        return TorchRule(update, prepare=lambda learn: (step(learn), 1.0 - dt * learn * decay))

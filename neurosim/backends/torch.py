@@ -158,7 +158,17 @@ class NetworkStep(torch.nn.Module):
             return torch.mv(w[q.owner], s[0, 0])[None, None] if s.shape[1] == 1 else (w[q.owner] @ s[0].T).T[None]
         return torch.bmm(s, w[q.owner].mT)
 
+    def prepare(self, inputs: StepInput) -> tuple[dict, dict]:
+        """What every population and rule computes from the presentation's values, gates
+        and learn signal: once per block of steps, not once per step."""
+        return ({name: group.prepare(inputs.data, inputs.gates) for name, group in self.groups.items()},
+                {name: rule.prepare(inputs.learn) for name, (_, _, rule) in self.rules.items()})
+
     def forward(self, inputs: StepInput, state: NetworkState) -> NetworkState:
+        return self.advance(self.prepare(inputs), inputs.draws, state)
+
+    def advance(self, given: tuple[dict, dict], draws: dict, state: NetworkState) -> NetworkState:
+        """The step with the presentation's prepared values `given` (NetworkStep.prepare)."""
         start, now, delivered, recorded = state.pops, dict(state.pops), {}, {}
         for name in self.order:
             ports = {}
@@ -173,14 +183,14 @@ class NetworkStep(torch.nn.Module):
                 if q.scale is not None:
                     x = q.scale * x
                 ports[q.port] = ports[q.port] + x if q.port in ports else x
-            now[name] = self.groups[name].step(start[name], ports, inputs.data, inputs.gates, inputs.draws.get(name))
+            now[name] = self.groups[name].step(start[name], ports, given[0][name], draws.get(name))
         w, rules = dict(state.w), dict(state.rules)
         for name, (proj, factors, rule) in self.rules.items():
             when = start if proj.rule.reads == "start" else now
             post = self.groups[factors["post"][0]].quantities[factors["post"][1]](when[factors["post"][0]])
             pre = self.groups[factors["pre"][0]].quantities[factors["pre"][1]](start[factors["pre"][0]]) \
                 if "pre" in factors else delivered[name]
-            w[name], rules[name] = rule.update(state.w[name], pre, post, inputs.learn, state.rules[name])
+            w[name], rules[name] = rule.update(state.w[name], pre, post, given[1][name], state.rules[name])
             if rule.end is not None:
                 signal = self.groups[proj.source].signals[proj.signal]
                 rules[name] = rule.end(rules[name], signal(start[proj.source]), signal(now[proj.source]))
@@ -209,9 +219,9 @@ class NetworkBlock(torch.nn.Module):
         self.step, self.length, self.spikes = step, length, spikes
 
     def forward(self, inputs: StepInput, state: NetworkState):
-        fired = {name: [] for name in self.spikes}
+        fired, given = {name: [] for name in self.spikes}, self.step.prepare(inputs)
         for j in range(self.length):
-            state = self.step(inputs._replace(draws={k: d[j] for k, d in inputs.draws.items()}), state)
+            state = self.step.advance(given, {k: d[j] for k, d in inputs.draws.items()}, state)
             for name in self.spikes:
                 fired[name].append(state.pops[name]["spikes"] > 0)
         return state, {name: torch.stack(f) for name, f in fired.items()}

@@ -98,16 +98,19 @@ class Brian2Group:
 @dataclass
 class TorchGroup:
     """A population in torch. `initial`: the state at t = 0 ({variable: (R, S, n)});
-    `step(state, ports, data, gates, draws) -> state`: one step, from the state at its
-    start, the summed input per port, the schedule's values and gates, and this step's
-    random draws; `signals`/`quantities`: name -> function of a state; `draws`: "normal",
-    "uniform" or None (what the step consumes per neuron and step)."""
+    `step(state, ports, given, draws) -> state`: one step, from the state at its start,
+    the summed input per port, what `prepare(data, gates)` made of the presentation's
+    schedule values and gates (computed once per block of steps, not every step; by
+    default the values themselves), and this step's random draws; `signals`/`quantities`:
+    name -> function of a state; `draws`: "normal", "uniform" or None (what the step
+    consumes per neuron and step)."""
 
     initial: dict
     step: Callable
     signals: dict = field(default_factory=dict)
     quantities: dict = field(default_factory=dict)
     draws: str | None = None
+    prepare: Callable = lambda data, gates: data  # noqa: E731
 
 
 def check_number(owner: str, name: str, value, low: float = 0.0, strict: bool = False) -> None:

@@ -121,38 +121,49 @@ class DendriticNeuron(Model):
                            initial={"r": float(activations.numpy(phi)(0.0))})
 
     def torch(self, ctx) -> TorchGroup:
-        """The soma is Norse's box leaky integrator (li_box_feed_forward_step):
-        u(n) = u + dt g_sum (u_eff(xi(n-1)) - u), with tau_mem_inv = g_sum."""
-        from norse.torch.functional.leaky_integrator_box import LIBoxParameters, LIBoxState, li_box_feed_forward_step
+        """The soma's Euler step with the drive D = sum_c g_c (v_c + xi_c) + sum_n gamma_n g_n v_n:
+
+            u(n) = u + dt (D(xi(n-1)) - g_sum u) = (1 - dt g_sum) u + dt D(xi(n-1))
+            u_breve(n) = D(xi(n)) / g_sum
+
+        g_sum, 1 - dt g_sum and the scheduled targets' part of D change only with the
+        presentation: `prepare` computes them once per block of steps."""
+        import torch
 
         phi = activations.torch(self.activation)[0]
         name, noise, dt, fed = ctx.name, ctx.pop.noise, ctx.dt, ctx.fed
         g = {c: ctx.param(lambda pop, c=c: pop.model.conductance(c)) for c in self.ports}
         vhat = {c: ctx.param(lambda pop, c=c: pop.model.prediction_factor(c)) for c in self.dendrites}
-        fixed = [c for c in self.ports if c in self.dendrites or c in fed]
-        g_fixed = ctx.param(lambda pop: pop.model.g_l) + sum(g[c] for c in fixed)
+        scheduled = [c for c in self.nudging if c not in fed]
+        g_fixed = ctx.param(lambda pop: pop.model.g_l) + sum(g[c] for c in self.ports if c not in scheduled)
         advance = noise.torch(ctx) if noise else None
 
-        def step(s, ports, data, gates, draws):
-            drive, g_sum, new = 0.0, g_fixed, {}
-            for c in self.ports:
-                if c in fed:
-                    drive = drive + g[c] * ports[c]
-                    if c in self.dendrites:
-                        new[f"v_{c}"] = ports[c]
-                elif c in self.nudging:  # a target from the schedule, gated
-                    gate = gates[f"{name}.{c}"] * g[c]
-                    g_sum = g_sum + gate
-                    drive = drive + gate * data[f"{name}.{c}"]
-                else:
-                    new[f"v_{c}"] = s[f"v_{c}"]
+        def prepare(data, gates):
+            g_sum, drive = g_fixed, None
+            for c in scheduled:  # a target from the schedule, gated
+                gate = gates[f"{name}.{c}"] * g[c]
+                g_sum = g_sum + gate
+                drive = gate * data[f"{name}.{c}"] if drive is None else torch.addcmul(drive, gate, data[f"{name}.{c}"])
+            return {"g_sum": g_sum, "keep": 1.0 - dt * g_sum, "drive": drive}
+
+        fed_ports = [(c, g[c], f"v_{c}" if c in self.dendrites else None) for c in self.ports if c in fed]
+        unfed = [f"v_{c}" for c in self.dendrites if c not in fed]
+
+        def step(s, ports, given, draws):
+            drive, new = given["drive"], {v: s[v] for v in unfed}
+            for c, g_c, v in fed_ports:
+                drive = g_c * ports[c] if drive is None else torch.addcmul(drive, g_c, ports[c])
+                if v is not None:
+                    new[v] = ports[c]
+            if drive is None:
+                drive = torch.zeros_like(s["u"])
             seen = drive
             if noise:
                 new["ou"] = advance(s["ou"], draws)
-                seen = drive + g[noise.port] * s["ou"]
-                drive = drive + g[noise.port] * new["ou"]
-            new["u"], _ = li_box_feed_forward_step(seen / g_sum, LIBoxState(s["u"]), LIBoxParameters(g_sum, 0.0), dt)
-            new["u_breve"] = drive / g_sum if self.prospective else new["u"]
+                seen = torch.addcmul(drive, g[noise.port], s["ou"])
+                drive = torch.addcmul(drive, g[noise.port], new["ou"])
+            new["u"] = torch.addcmul(dt * seen, given["keep"], s["u"])
+            new["u_breve"] = drive / given["g_sum"] if self.prospective else new["u"]
             new["r"] = phi(new["u_breve"])
             return new
 
@@ -165,7 +176,7 @@ class DendriticNeuron(Model):
         if noise:
             quantities[f"noise_{noise.port}"] = lambda s: s["ou"]
         return TorchGroup(initial, step, {"rate": lambda s: s["r"], "voltage": lambda s: s["u_breve"]}, quantities,
-                          draws="normal" if noise else None)
+                          draws="normal" if noise else None, prepare=prepare)
 
 
 def pyramidal(g_l=0.03, g_bas=0.1, g_api=0.06, activation="logistic", prospective=True):

@@ -56,7 +56,7 @@ class Leaky(Model):
         leak = ctx.param(lambda pop: pop.model.leak)
         noise = ctx.param(lambda pop: pop.noise.sigma * math.sqrt(ctx.dt / pop.model.tau)) if ctx.pop.noise else None
 
-        def step(s, ports, data, gates, draws):
+        def step(s, ports, data, draws):
             z = s["z"] + per_step * (-leak * s["z"] + ports.get("input", 0.0))
             return {"z": z if noise is None else z + noise * draws}
 
@@ -99,5 +99,5 @@ class Input(Model):
     def torch(self, ctx) -> TorchGroup:
         f = activations.torch(self.activation)[0]
         # a copy: the state never aliases the schedule's tensors (CUDA graphs reuse their buffers)
-        return TorchGroup({"z": ctx.first(ctx.name)}, lambda s, ports, data, gates, draws: {"z": data[ctx.name].clone()},
+        return TorchGroup({"z": ctx.first(ctx.name)}, lambda s, ports, data, draws: {"z": data[ctx.name].clone()},
                           {"rate": lambda s: f(s["z"]), "value": lambda s: s["z"]})

@@ -81,7 +81,7 @@ class Neuron(Model):
         p = {f.name: ctx.param(lambda pop, n=f.name: getattr(pop.model, n)) for f in fields(self)}
         neuron_step = self.torch_step(p, ctx.dt)
 
-        def step(s, ports, data, gates, draws):
+        def step(s, ports, data, draws):
             return neuron_step(p["bias"] + ports["input"] if "input" in ports else p["bias"], s)
 
         zeros = ctx.zeros()
@@ -219,7 +219,8 @@ class PoissonInput(Model):
         return Brian2Group([], threshold=f"rand() < {ctx.data(ctx.name, 'Hz')}(t, i)*dt")
 
     def torch(self, ctx) -> TorchGroup:
-        per_step = ctx.dt / 1000.0
+        per_step = ctx.dt / 1000.0  # p = rate dt, the chance of a spike in a step
         return TorchGroup({"spikes": ctx.zeros()},
-                          lambda s, ports, data, gates, draws: {"spikes": (draws < data[ctx.name] * per_step).to(draws.dtype)},
-                          {"spikes": lambda s: s["spikes"]}, draws="uniform")
+                          lambda s, ports, p, draws: {"spikes": (draws < p).to(draws.dtype)},
+                          {"spikes": lambda s: s["spikes"]}, draws="uniform",
+                          prepare=lambda data, gates: data[ctx.name] * per_step)
