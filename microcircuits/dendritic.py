@@ -14,6 +14,11 @@ Populations: input `x`; pyramidal layers `P1`..`PN` (PN is the output); interneu
 The output is nudged towards the schedule's `P{N}.target` with g_tgt while its gate is on.
 With sigma > 0 (and always in mode `pal`) every hidden pyramid carries OU noise xi on its
 apical compartment (std sigma/sqrt(2), correlation time tau_xi).
+
+With neuron = "spiking" every pyramid and interneuron is a SpikingDendriticNeuron
+(docs/equations.md, spiking dendritic neurons): it fires at r_max phi(u_breve) and sends
+its PSP-filtered spike train where the rate circuit sends r, and every rule reads the
+spike-based quantities; the structure, the weights and the settings are the same.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from neurosim.noise import OUNoise
 from neurosim.rules import DendriticPrediction, PhaselessAlignment, Silencing
 
 FEEDBACK_MODES = ("bp", "fa", "pal")
+NEURONS = ("rate", "spiking")
 SPS_MODES = ("set", "random")
 
 
@@ -60,6 +66,9 @@ class MicrocircuitConfig:
     init_b: float | list = 1.0  # top-down weights U[-init_b, init_b], or U[lo, hi]
     init_lateral: float = 1.0  # W^IP, B^PI U[-init_lateral, init_lateral] when sps = "random"
     sps: str = "set"
+    neuron: str = "rate"  # "spiking": SpikingDendriticNeuron everywhere but the input
+    r_max: float = 0.2  # spiking: the rate at phi = 1 (1/ms)
+    tau_s: float = 10.0  # spiking: the PSP kernel's time constant (ms)
 
     def __post_init__(self):
         self.layers = [int(n) for n in self.layers]
@@ -86,6 +95,11 @@ class MicrocircuitConfig:
             raise ValueError(f"feedback must be one of {FEEDBACK_MODES}, got {self.feedback!r}")
         if self.sps not in SPS_MODES:
             raise ValueError(f"sps must be one of {SPS_MODES}, got {self.sps!r}")
+        if self.neuron not in NEURONS:
+            raise ValueError(f"neuron must be one of {NEURONS}, got {self.neuron!r}")
+        for name in ("r_max", "tau_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
 
     @classmethod
     def from_dict(cls, values: dict) -> "MicrocircuitConfig":
@@ -155,7 +169,8 @@ def self_predicting_weights(cfg: MicrocircuitConfig, weights: dict) -> dict[str,
 def build(cfg: MicrocircuitConfig, weights: dict[str, np.ndarray]) -> Network:
     """The microcircuit as a network description, with the given weights."""
     n, N = cfg.layers, cfg.n_layers
-    g = dict(g_l=cfg.g_l, activation=cfg.activation, prospective=cfg.prospective)
+    g = dict(g_l=cfg.g_l, activation=cfg.activation, prospective=cfg.prospective,
+             spiking=dict(r_max=cfg.r_max, tau_s=cfg.tau_s) if cfg.neuron == "spiking" else None)
     pops = [Population("x", n[0], Input())]
     noise = OUNoise("apical", cfg.sigma, cfg.tau_xi) if cfg.noisy else None
     for l in range(1, N + 1):

@@ -57,3 +57,20 @@ class WhiteNoise:
 
     def __post_init__(self):
         check_number("WhiteNoise", "sigma", self.sigma)
+
+
+def replay_key(population: str, stream: str) -> str:
+    """The key of a population's random stream in a simulator's `noise=` (replayed
+    draws): the population's name for its noise source, "<population>.<stream>" else."""
+    return population if stream == "noise" else f"{population}.{stream}"
+
+
+def check_replayed(network, keys) -> None:
+    """Every key of `noise=` names a stream that a population draws from, or a
+    ValueError naming it and the streams there are."""
+    streams = {replay_key(p.name, s) for p in network.populations for s in p.model.draw_streams(p.noise)}
+    for key in keys:
+        if key not in streams:
+            pop = key.partition(".")[0]
+            reason = "which has no noise source" if key == pop else "which is not a stream it draws from"
+            raise ValueError(f"noise given for {key}, {reason}; streams: {sorted(streams) or 'none'}")

@@ -148,7 +148,7 @@ def check_recording(network, recording: Recording, backend: str) -> None:
                 raise ValueError(f"cannot record {var!r} of {pop_name} on the {backend} backend; "
                                  f"choose from {sorted(allowed)}")
     for pop_name in recording.spikes:
-        if not network.population(pop_name).model.events:
+        if not network.population(pop_name).model.fires:
             raise ValueError(f"{pop_name} sends no spikes to record")
     for name in recording.weights:
         if network.projection(name).owner is None:

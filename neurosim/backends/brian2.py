@@ -32,6 +32,7 @@ from contextlib import contextmanager, nullcontext
 import numpy as np
 
 from ..network import Network, implemented, structure
+from ..noise import check_replayed, replay_key
 from ..recording import (Divergence, DivergenceError, Recording, RunResult, SpikeTrain, Trace, append_final,
                          check_recording)
 from ..schedule import Schedule
@@ -88,9 +89,16 @@ class _Group:
         self.needs = {q for p in net.projections if p.rule for name, q in p.rule.factors(p).values() if name == pop.name}
         self.read_at_start = any(p.source == pop.name and (p.delay == 1 or p.rule is not None) for p in net.projections)
         self.white = f"noise_{pop.name}(t, i)/sqrt(dt)" if pop.name in sim.noise else "xi"
+        self.dt, self._replayed = net.dt, sim.noise
         self.namespace, self.lines, self.values, self.timed = {}, [], {}, {}
         self._summed = [p for p in net.onto(pop.name) if not sim.events(p)]
         self._events = {p.port for p in net.onto(pop.name) if sim.events(p)}
+
+    def uniform(self, stream: str) -> str:
+        """This step's U[0, 1) number per neuron of `stream`: Brian2's rand(), or the
+        replayed draws (the simulator's `noise=`)."""
+        key = replay_key(self.name, stream)
+        return f"noise_{key.replace('.', '_')}(t, i)" if key in self._replayed else "rand()"
 
     def const(self, name: str, value, unit: str = "") -> str:
         """A parameter: a namespace constant when equal for all neurons (cheaper in
@@ -150,8 +158,9 @@ class Brian2Simulator:
     network's structure, where a later run of the same structure recompiles only what
     changed: standalone_cache.py); check_every_ms: how often a runtime run looks for NaN
     or inf; noise: optional {population: (n_steps, size) N(0, 1) draws} replacing
-    Brian2's own draws for that population's noise (to replay a realisation; one
-    replica).
+    Brian2's own draws for that population's noise, and {"<population>.spikes":
+    (n_steps, size) U[0, 1) draws} for a spiking dendritic population's escape noise
+    (to replay a realisation; one replica; neurosim.noise.replay_key).
     """
 
     def __init__(self, network: Network | list[Network], *, target: str = "cython", seed: int | list[int] = 0,
@@ -170,9 +179,7 @@ class Brian2Simulator:
         self.noise = {name: np.asarray(w, dtype=float) for name, w in (noise or {}).items()}
         if self.noise and len(self.networks) > 1:
             raise ValueError("noise draws replay one realisation: give them for one replica only")
-        for name in self.noise:
-            if network.population(name).noise is None:
-                raise ValueError(f"noise given for {name}, which has no noise source")
+        check_replayed(network, self.noise)
         implemented(network, "brian2")
         self.contexts = {pop.name: _Group(self, pop) for pop in network.populations}
         self.specs = {pop.name: pop.model.brian2(self.contexts[pop.name]) for pop in network.populations}
@@ -259,9 +266,9 @@ class Brian2Simulator:
         b2, net, schedule = _b2(), self.network, schedules[0]
         n_steps = schedule.n_presentations * schedule.steps_per_presentation(net.dt)
         for name, draws in self.noise.items():
-            if draws.ndim != 2 or draws.shape[0] < n_steps or draws.shape[1] != net.population(name).size:
-                raise ValueError(f"noise for {name} must have shape (>= {n_steps} steps, "
-                                 f"{net.population(name).size}), got {draws.shape}")
+            size = net.population(name.partition(".")[0]).size
+            if draws.ndim != 2 or draws.shape[0] < n_steps or draws.shape[1] != size:
+                raise ValueError(f"noise for {name} must have shape (>= {n_steps} steps, {size}), got {draws.shape}")
         cache_key = standalone_cache.key(structure(net), recording, reset, sorted(self.noise), progress) \
             if self.target == "cpp_standalone" and not self.build_dir else None
         with _device(self.target, self.build_dir, cache_key) as (directory, cached):
@@ -317,7 +324,8 @@ class Brian2Simulator:
             return ta
 
         ns = {"learn": timed_array("learn", lambda sched: sched.learn, t_pres)}
-        ns.update({f"noise_{k}": b2.TimedArray(w, dt=net.dt * b2.ms, name=f"timed_noise_{k}")
+        ns.update({f"noise_{k.replace('.', '_')}": b2.TimedArray(w, dt=net.dt * b2.ms,
+                                                               name=f"timed_noise_{k.replace('.', '_')}")
                    for k, w in self.noise.items()})
         lines = {p.name: self.specs[p.name].equations + self.contexts[p.name].lines for p in net.populations}
         links = {}  # (group, variable) -> (population, its variable)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..network import Network, implemented, structure
+from ..noise import check_replayed, replay_key
 from ..recording import Divergence, DivergenceError, Recording, RunResult, SpikeTrain, Trace, check_recording
 from ..schedule import Schedule
 from .counter_rng import counter_normals, counter_uniforms, stream_key
@@ -126,6 +127,8 @@ class NetworkStep(torch.nn.Module):
         for i, pop in enumerate(net.populations):
             ctx = _Context([n.populations[i] for n in nets], pop.size, sim, first)
             self.groups[pop.name] = pop.model.torch(ctx)
+        self.streams = {name: draw_streams(name, group) for name, group in self.groups.items()}
+        self.drawn = {name: _drawn(streams) for name, streams in self.streams.items()}
         self.onto = {name: [] for name in self.order}
         self.rules = {}
         for i, proj in enumerate(net.projections):
@@ -183,7 +186,7 @@ class NetworkStep(torch.nn.Module):
                 if q.scale is not None:
                     x = q.scale * x
                 ports[q.port] = ports[q.port] + x if q.port in ports else x
-            now[name] = self.groups[name].step(start[name], ports, given[0][name], draws.get(name))
+            now[name] = self.groups[name].step(start[name], ports, given[0][name], self.drawn[name](draws))
         w, rules = dict(state.w), dict(state.rules)
         for name, (proj, factors, rule) in self.rules.items():
             when = start if proj.rule.reads == "start" else now
@@ -195,6 +198,26 @@ class NetworkStep(torch.nn.Module):
                 signal = self.groups[proj.source].signals[proj.signal]
                 rules[name] = rule.end(rules[name], signal(start[proj.source]), signal(now[proj.source]))
         return NetworkState(now, w, rules, recorded)
+
+
+def draw_streams(name: str, group) -> list[tuple[str, str | None, str]]:
+    """(key, stream, kind) of each random stream of a population: a group that draws one
+    kind (TorchGroup.draws a string) gets its tensor, stream None, under the key of its
+    noise source; one that names its streams ({stream: kind}) gets {stream: tensor}."""
+    if group.draws is None:
+        return []
+    if isinstance(group.draws, str):
+        return [(name, None, group.draws)]
+    return [(replay_key(name, stream), stream, kind) for stream, kind in group.draws.items()]
+
+
+def _drawn(streams: list):
+    """draws -> what a population's step reads of them: None, a tensor, or {stream: tensor}."""
+    if not streams:
+        return lambda draws: None
+    if streams[0][1] is None:
+        return lambda draws, key=streams[0][0]: draws[key]
+    return lambda draws: {stream: draws[key] for key, stream, _ in streams}
 
 
 def _unaliased(values: dict) -> dict:
@@ -243,7 +266,9 @@ class TorchSimulator:
     dtype: "float32" or "float64"; device: "cpu", "cuda" or a torch.device.
     compile: torch.compile the step (on CUDA with CUDA graphs); default: on CUDA only.
     noise: optional {population: (R, n_steps, S, size) or, for R = S = 1, (n_steps, size)
-        N(0, 1) draws} replacing the counter-based draws (to replay a realisation).
+        N(0, 1) draws} replacing the counter-based draws of its noise source, and
+        {"<population>.spikes": U[0, 1) draws} of a spiking dendritic population's escape
+        noise (to replay a realisation; neurosim.noise.replay_key).
     check_every_ms: how often the run looks for NaN or inf.
     """
 
@@ -286,9 +311,8 @@ class TorchSimulator:
         return self.networks[0]
 
     def _fed_noise(self, name: str, w) -> torch.Tensor:
-        pop = self.network.population(name)
-        if pop.noise is None:
-            raise ValueError(f"noise given for {name}, which has no noise source")
+        check_replayed(self.network, [name])
+        pop = self.network.population(name.partition(".")[0])
         w = torch.as_tensor(np.asarray(w, dtype=float), dtype=self.dtype)
         if w.ndim == 2 and self.replicas == self.samples == 1:
             w = w[None, :, None, :]
@@ -336,10 +360,10 @@ class TorchSimulator:
                 forward = torch.compile(forward, fullgraph=True, dynamic=False,
                                         **({"mode": "reduce-overhead"} if self.device.type == "cuda"
                                            else {"options": {"cpp_wrapper": True}}))
-            drawing = [(p.name, step.groups[p.name].draws) for p in net.populations if step.groups[p.name].draws]
+            drawing = [(key, p.name, kind) for p in net.populations for key, _, kind in step.streams[p.name]]
             keys = torch.tensor([[stream_key(s, q) for q in range(len(drawing))] for s in self.seeds],
                                 dtype=torch.int64, device=self.device).view(self.replicas, len(drawing))
-            width = self.replicas * self.samples * sum(net.population(p).size for p, _ in drawing)
+            width = self.replicas * self.samples * sum(net.population(p).size for _, p, _ in drawing)
             chunk = block * max(1, NOISE_CHUNK // max(1, block * width))
             check = max(1, round(self.check_every_ms / net.dt / block)) * block
             rest = {p.name: {v: state.pops[p.name][v] for v in p.model.state} for p in net.populations} if reset else {}
@@ -377,16 +401,17 @@ class TorchSimulator:
         return results
 
     def _draws(self, drawing: list, keys: torch.Tensor, first: int, n: int) -> dict:
-        """Draws (n, R, S, size) for steps first..first+n-1 of every population that draws."""
+        """Draws (n, R, S, size) for steps first..first+n-1 of every stream (key, its
+        population, kind)."""
         out = {}
-        for q, (name, kind) in enumerate(drawing):
-            if name in self.noise:
-                out[name] = self.noise[name][:, first:first + n].transpose(0, 1).to(self.device).contiguous()
+        for q, (key, name, kind) in enumerate(drawing):
+            if key in self.noise:
+                out[key] = self.noise[key][:, first:first + n].transpose(0, 1).to(self.device).contiguous()
                 continue
             size = self.network.population(name).size
             draw = counter_normals if kind == "normal" else counter_uniforms
             z = draw(keys[:, q], first, n, self.samples * size)
-            out[name] = z.view(self.replicas, n, self.samples, size).transpose(0, 1).to(self.dtype).contiguous()
+            out[key] = z.view(self.replicas, n, self.samples, size).transpose(0, 1).to(self.dtype).contiguous()
         return out
 
     def _check_finite(self, state: NetworkState, diverged: list, t: float) -> bool:

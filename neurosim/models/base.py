@@ -7,6 +7,7 @@ It declares
     signals   what a population of it sends, the default first ("rate", "value",
               "voltage", "spikes"); () for a read-out that sends nothing
     events    True when its signal is spikes, delivered as events (Brian2: on_pre)
+    fires     True when it spikes (what Recording.spikes records); by default `events`
     state     the state variables that run(reset=True) returns to their start
     noises    the noise classes (neurosim.noise) it accepts
 
@@ -36,6 +37,16 @@ class Model:
     events: bool = False
     state: tuple = ()
     noises: tuple = ()
+
+    @property
+    def fires(self) -> bool:
+        return self.events
+
+    def draw_streams(self, noise) -> tuple:
+        """The random streams a population of it draws from, one number per neuron and
+        step each: "noise" for its noise source. A simulator's `noise=` replays a stream
+        under the key "<population>" ("noise") or "<population>.<stream>"."""
+        return ("noise",) if noise is not None else ()
 
     def check(self, size: int) -> None:
         """Raise a ValueError naming a parameter that does not fit `size` neurons."""
@@ -103,7 +114,8 @@ class TorchGroup:
     schedule values and gates (computed once per block of steps, not every step; by
     default the values themselves), and this step's random draws; `signals`/`quantities`:
     name -> function of a state; `draws`: "normal", "uniform" or None (what the step
-    consumes per neuron and step)."""
+    consumes per neuron and step: a tensor), or {stream: kind} for several streams (a
+    dict of tensors; Model.draw_streams names them)."""
 
     initial: dict
     step: Callable

@@ -110,15 +110,23 @@ class DendriticNeuron(Model):
         if noise:
             noise_lines, namespace = noise.brian2(ctx)
             lines += noise_lines
+        group = Brian2Group(lines, namespace, {"rate": Signal("r", "r_now", kept=True),
+                                               "voltage": Signal("u_breve", "u_breve_now", kept=True)},
+                            quantities, store="r = r_now\nu_breve = u_breve_now",
+                            initial={"r": float(activations.numpy(phi)(0.0))})
+        output = self._output_brian2(ctx, group)
         for c in self.dendrites:
             if f"error_{c}" in ctx.needs:  # once per neuron, for all synapses of the rule
                 lines.append(f"e_{c} : 1")
-                after.append(f"e_{c} = r_now - rhat_{c}")
+                after.append(f"e_{c} = {output} - rhat_{c}")
                 quantities[f"error_{c}"] = f"e_{c}"
-        return Brian2Group(lines, namespace, {"rate": Signal("r", "r_now", kept=True),
-                                              "voltage": Signal("u_breve", "u_breve_now", kept=True)},
-                           quantities, after="\n".join(after), store="r = r_now\nu_breve = u_breve_now",
-                           initial={"r": float(activations.numpy(phi)(0.0))})
+        group.after = "\n".join(after)
+        return group
+
+    def _output_brian2(self, ctx, group: Brian2Group) -> str:
+        """What the neuron sends, added to `group`; returns the expression of its output
+        that the dendritic prediction error compares with phi(vhat_c): here the rate."""
+        return "r_now"
 
     def torch(self, ctx) -> TorchGroup:
         """The soma's Euler step with the drive D = sum_c g_c (v_c + xi_c) + sum_n gamma_n g_n v_n:
@@ -159,36 +167,131 @@ class DendriticNeuron(Model):
                 drive = torch.zeros_like(s["u"])
             seen = drive
             if noise:
-                new["ou"] = advance(s["ou"], draws)
+                new["ou"] = advance(s["ou"], draws["noise"] if isinstance(draws, dict) else draws)
                 seen = torch.addcmul(drive, g[noise.port], s["ou"])
                 drive = torch.addcmul(drive, g[noise.port], new["ou"])
             new["u"] = torch.addcmul(dt * seen, given["keep"], s["u"])
             new["u_breve"] = drive / given["g_sum"] if self.prospective else new["u"]
             new["r"] = phi(new["u_breve"])
-            return new
+            return emit(s, new, draws) if emit else new
 
         zeros = ctx.zeros()
         initial = {"u": zeros, "u_breve": zeros, "r": phi(zeros), **{f"v_{c}": zeros for c in self.dendrites}}
         if noise:
             initial["ou"] = zeros
-        quantities = {f"v_{c}": (lambda s, c=c: s[f"v_{c}"]) for c in self.dendrites}
-        quantities.update({f"error_{c}": (lambda s, c=c: s["r"] - phi(vhat[c] * s[f"v_{c}"])) for c in self.dendrites})
+        group = TorchGroup(initial, step, {"rate": lambda s: s["r"], "voltage": lambda s: s["u_breve"]},
+                           draws="normal" if noise else None, prepare=prepare)
+        emit, output = self._output_torch(ctx, group)
+        group.quantities = {f"v_{c}": (lambda s, c=c: s[f"v_{c}"]) for c in self.dendrites}
+        group.quantities.update({f"error_{c}": (lambda s, c=c: output(s) - phi(vhat[c] * s[f"v_{c}"]))
+                                 for c in self.dendrites})
         if noise:
-            quantities[f"noise_{noise.port}"] = lambda s: s["ou"]
-        return TorchGroup(initial, step, {"rate": lambda s: s["r"], "voltage": lambda s: s["u_breve"]}, quantities,
-                          draws="normal" if noise else None, prepare=prepare)
+            group.quantities[f"noise_{noise.port}"] = lambda s: s["ou"]
+        return group
+
+    def _output_torch(self, ctx, group: TorchGroup) -> tuple:
+        """What the neuron sends, added to `group`: (emit(start, new, draws) -> new, run
+        after the soma's step, or None; its output that the dendritic prediction error
+        compares with phi(vhat_c), as a function of the state): here the rate."""
+        return None, lambda s: s["r"]
 
 
-def pyramidal(g_l=0.03, g_bas=0.1, g_api=0.06, activation="logistic", prospective=True):
+@dataclass(frozen=True)
+class SpikingDendriticNeuron(DendriticNeuron):
+    """The dendritic neuron with a spiking soma (Urbanczik & Senn 2014): the same
+    compartments and u, u_breve; the soma fires as a point process of rate
+    r_max phi(u_breve) (escape noise; r_max in 1/ms), and what it sends is its spike
+    train through an exponential PSP kernel of time constant tau_s (ms), normalised so
+    that its mean is the rate neuron's r:
+
+        s(n)   = 1 if w(n) < r_max dt phi(u_breve(n)), else 0      w(n) ~ U[0, 1)
+        psp(n) = (1 - dt/tau_s) psp(n-1) + s(n) / (r_max tau_s)    E[psp] -> phi(u_breve)
+
+    Signals: "psp" (the default: dendrites downstream sum W psp, as the rate model's
+    W r) and "voltage" (u_breve). The dendritic prediction error reads the spike train
+    in place of the rate: e_c = s(n) / (r_max dt) - phi(vhat_c), whose mean over the
+    spikes is the rate neuron's phi(u_breve) - phi(vhat_c). Needs r_max dt <= 1 and an
+    activation in [0, 1]."""
+
+    r_max: float = 0.2
+    tau_s: float = 10.0
+
+    signals = ("psp", "voltage")
+    state = ("u", "psp")
+    fires = True
+    BOUNDED = ("logistic", "hard_sigmoid")
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_number("neuron", "r_max", self.r_max, strict=True)
+        check_number("neuron", "tau_s", self.tau_s, strict=True)
+        if self.activation not in self.BOUNDED:
+            raise ValueError(f"spiking neuron: activation {self.activation!r} is not a rate in [0, 1]; "
+                             f"choose one of {self.BOUNDED}")
+
+    def recordable(self, fed, noise):
+        return (*super().recordable(fed, noise), "psp")
+
+    def draw_streams(self, noise) -> tuple:
+        return (*super().draw_streams(noise), "spikes")
+
+    def chance(self, dt: float) -> float:
+        """r_max dt, the chance of a spike in a step at phi = 1; refused above 1."""
+        if self.r_max * dt > 1:
+            raise ValueError(f"spiking neuron: r_max = {self.r_max:g}/ms fires more than once per step of "
+                             f"dt = {dt:g} ms; r_max dt must be <= 1")
+        return self.r_max * dt
+
+    def _output_brian2(self, ctx, group):
+        """Escape noise as the threshold, the PSP's decay in the Euler step and its jump in
+        the reset; `spiked` marks this step's spikes until the end of the step."""
+        self.chance(ctx.dt)
+        r_max = ctx.const("r_max", self.r_max, "1/ms")
+        tau_s = ctx.const("tau_s", self.tau_s, "ms")
+        jump = ctx.const("psp_jump", 1.0 / (self.r_max * self.tau_s))
+        group.equations += [f"dpsp/dt = -psp/{tau_s} : 1", "psp_sent : 1", "spiked : 1"]
+        group.threshold = f"{ctx.uniform('spikes')} < {r_max}*dt*r_now"
+        group.reset = f"psp += {jump}\nspiked = 1"
+        group.signals = {"psp": Signal("psp_sent", "psp", kept=True), "voltage": group.signals["voltage"]}
+        group.store += "\npsp_sent = psp\nspiked = 0"
+        return f"spiked/({r_max}*dt)"
+
+    def _output_torch(self, ctx, group):
+        import torch
+
+        chance = ctx.param(lambda pop: pop.model.chance(ctx.dt))
+        keep = 1.0 - ctx.dt / ctx.param(lambda pop: pop.model.tau_s)
+        jump = ctx.param(lambda pop: 1.0 / (pop.model.r_max * pop.model.tau_s))
+        def emit(s, new, draws):
+            w = draws["spikes"]
+            new["spikes"] = (w < chance * new["r"]).to(w.dtype)
+            new["psp"] = torch.addcmul(keep * s["psp"], jump, new["spikes"])
+            return new
+
+        zeros = ctx.zeros()
+        group.initial.update(psp=zeros, spikes=zeros)
+        group.signals = {"psp": lambda s: s["psp"], "voltage": group.signals["voltage"]}
+        group.draws = {**({"noise": "normal"} if ctx.pop.noise else {}), "spikes": "uniform"}
+        return emit, lambda s: s["spikes"] / chance
+
+
+def _neuron(g_l, dendrites, nudging, activation, prospective, spiking):
+    """A rate neuron, or with `spiking` ({"r_max": ..., "tau_s": ...}) a spiking one."""
+    if spiking is None:
+        return DendriticNeuron(g_l, dendrites, nudging, activation, prospective)
+    return SpikingDendriticNeuron(g_l, dendrites, nudging, activation, prospective, **spiking)
+
+
+def pyramidal(g_l=0.03, g_bas=0.1, g_api=0.06, activation="logistic", prospective=True, spiking=None):
     """Hidden pyramidal neuron: soma, basal and apical dendrites."""
-    return DendriticNeuron(g_l, {"basal": g_bas, "apical": g_api}, {}, activation, prospective)
+    return _neuron(g_l, {"basal": g_bas, "apical": g_api}, {}, activation, prospective, spiking)
 
 
-def output_pyramidal(g_l=0.03, g_bas=0.1, g_tgt=0.06, activation="logistic", prospective=True):
+def output_pyramidal(g_l=0.03, g_bas=0.1, g_tgt=0.06, activation="logistic", prospective=True, spiking=None):
     """Output pyramidal neuron: soma, basal dendrite, and target nudging g_tgt (u_tgt - u)."""
-    return DendriticNeuron(g_l, {"basal": g_bas}, {"target": g_tgt}, activation, prospective)
+    return _neuron(g_l, {"basal": g_bas}, {"target": g_tgt}, activation, prospective, spiking)
 
 
-def interneuron(g_l=0.03, g_den=0.1, g_nI=0.06, activation="logistic", prospective=True):
+def interneuron(g_l=0.03, g_den=0.1, g_nI=0.06, activation="logistic", prospective=True, spiking=None):
     """Interneuron: soma, dendrite, and nudging g_nI (u_breve of the pyramid above - u)."""
-    return DendriticNeuron(g_l, {"dendrite": g_den}, {"nudge": g_nI}, activation, prospective)
+    return _neuron(g_l, {"dendrite": g_den}, {"nudge": g_nI}, activation, prospective, spiking)

@@ -1,0 +1,128 @@
+"""The spiking dendritic neuron (neurosim.models.dendritic.SpikingDendriticNeuron,
+docs/equations.md section 1b): Brian2 and torch fire the same spikes and learn the same
+weights from the same draws; the recorded states replay through the documented
+equations; the spike-based dendritic prediction rule changes a weight on average as the
+rate rule does."""
+import numpy as np
+import pytest
+
+from microcircuits.dendritic import MicrocircuitConfig, build, initial_weights
+from neurosim.backends.brian2 import Brian2Simulator
+from neurosim.backends.torch import TorchSimulator
+from neurosim.models.dendritic import DendriticNeuron, SpikingDendriticNeuron, output_pyramidal
+from neurosim.models.rate import Input
+from neurosim.network import Network, Population, Projection
+from neurosim.recording import Recording
+from neurosim.rules import DendriticPrediction
+from neurosim.schedule import Schedule
+
+PRESENTATIONS, T_PRES, DT = 4, 10.0, 0.1
+STEPS = int(PRESENTATIONS * T_PRES / DT)
+SPIKING = ("P1", "P2", "I1")
+
+
+def _circuit():
+    """3-4-2 spiking microcircuit, PAL feedback with OU noise, every projection learning,
+    random lateral weights (so that every rule and signal is exercised)."""
+    cfg = MicrocircuitConfig(layers=[3, 4, 2], neuron="spiking", feedback="pal", sigma=0.1, eta_fw=0.1,
+                             eta_ip=0.1, eta_pi=0.1, eta_bw=0.5, r_max=0.5, tau_s=3.0, dt=DT, sps="random")
+    return build(cfg, initial_weights(cfg, 1))
+
+
+def _draws(seed=0):
+    rng = np.random.default_rng(seed)
+    draws = {"P1": rng.standard_normal((STEPS, 4))}
+    draws.update({f"{p}.spikes": rng.uniform(0, 1, (STEPS, n)) for p, n in (("P1", 4), ("P2", 2), ("I1", 2))})
+    return draws
+
+
+def _schedule(seed=0):
+    rng = np.random.default_rng(seed)
+    return Schedule(t_pres=T_PRES, data={"x": rng.uniform(0, 1, (PRESENTATIONS, 3)),
+                                         "P2.target": rng.uniform(0, 1, (PRESENTATIONS, 2))})
+
+
+RECORDING = Recording({"P1": ["u", "u_breve", "r", "psp", "ou"], "I1": ["u_breve", "r", "psp"]}, dt=DT,
+                      spikes=list(SPIKING), weights=["W1", "W2", "B1", "WIP1", "BPI1"], weights_dt=1.0)
+
+
+def _events(train):
+    return sorted(zip(np.round(train.times / DT).astype(int).tolist(), train.indices.tolist()))
+
+
+@pytest.fixture(scope="module")
+def runs():
+    net, draws = _circuit(), _draws()
+    torch_run = TorchSimulator(net, noise=draws).run(_schedule(), RECORDING)
+    brian2_run = Brian2Simulator(net, target="numpy", noise=draws).run(_schedule(), RECORDING)
+    return net, draws, torch_run, brian2_run
+
+
+def test_brian2_and_torch_fire_the_same_spikes_and_learn_the_same_weights(runs):
+    _, _, t, b = runs
+    for pop in SPIKING:
+        assert len(t.spikes[pop].times) > 10, pop  # the test sees spikes in every population
+        assert _events(t.spikes[pop]) == _events(b.spikes[pop]), pop
+    for name, w in t.final_weights.items():
+        np.testing.assert_allclose(w, b.final_weights[name], rtol=0, atol=1e-12, err_msg=name)
+    for key in ("P1.u", "P1.psp", "P1.ou", "I1.psp"):
+        np.testing.assert_allclose(t.traces[key].values, b.traces[key].values, rtol=0, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("backend", [2, 3], ids=["torch", "brian2"])
+def test_recorded_states_replay_through_the_escape_noise_and_psp_equations(runs, backend):
+    """s(n) = [w(n) < r_max dt phi(u_breve(n))], psp(n) = (1 - dt/tau_s) psp(n-1) +
+    s(n)/(r_max tau_s), with the state at t = n dt recorded after step n; the spike of
+    step n is recorded at t = n dt. A wrong threshold factor, jump, decay or a one-step
+    shift of the draws fails."""
+    net, draws, result = runs[0], runs[1], runs[backend]
+    for pop in ("P1", "I1"):
+        model = net.population(pop).model
+        r, psp = result.traces[f"{pop}.r"].values, result.traces[f"{pop}.psp"].values
+        fired = np.zeros((STEPS + 1, psp.shape[1]))
+        for n, i in _events(result.spikes[pop]):
+            fired[n, i] = 1
+        n = np.arange(1, len(r))  # state n is the one after the step that drew w(n - 1)
+        expected = draws[f"{pop}.spikes"][n - 1] < model.r_max * DT * r[n]
+        np.testing.assert_array_equal(fired[n - 1], expected, err_msg=pop)
+        jump = fired[n - 1] / (model.r_max * model.tau_s)
+        np.testing.assert_allclose(psp[n], (1 - DT / model.tau_s) * psp[n - 1] + jump, rtol=0, atol=1e-12,
+                                   err_msg=pop)
+
+
+def _single(neuron, eta):
+    """One output pyramid with a clamped input of 3 rates and its basal weights learning."""
+    return Network([Population("x", 3, Input()), Population("P", 2, neuron)],
+                   [Projection("W", "x", "P", "basal", np.full((2, 3), 0.4), DendriticPrediction(eta))], dt=DT)
+
+
+def test_spike_rule_changes_the_weight_on_average_as_the_rate_rule():
+    """dW/dt = eta (s/(r_max dt) - phi(vhat)) x^T: over many independent draws its mean
+    equals the rate rule's eta (phi(u_breve) - phi(vhat)) x^T for the same potentials (the
+    weights move too little here to change them), within 4 standard errors; a rule
+    missing the 1/(r_max dt) would be off by a factor of about 1/r_max dt."""
+    replicas, eta, r_max = 64, 1e-4, 2.0
+    schedule = Schedule(t_pres=1000.0, data={"x": np.array([[0.2, 0.6, 1.0]]), "P.target": np.array([[0.9, 0.1]])})
+    out = output_pyramidal(g_tgt=0.06)
+    rate = TorchSimulator(_single(out, eta)).run(schedule).final_weights["W"]
+    spiking = SpikingDendriticNeuron(out.g_l, out.dendrites, out.nudging, r_max=r_max, tau_s=3.0)
+    runs = TorchSimulator([_single(spiking, eta)] * replicas, seed=list(range(replicas))).run_replicas(schedule)
+    change = np.stack([r.final_weights["W"] for r in runs]) - 0.4
+    mean, sem = change.mean(0), change.std(0, ddof=1) / np.sqrt(replicas)
+    assert np.all(np.abs(rate - 0.4) > 10 * sem)  # the rate rule's change is well resolved
+    np.testing.assert_array_less(np.abs(mean - (rate - 0.4)), 4 * sem + 1e-12)
+
+
+def test_spiking_neuron_refuses_what_it_cannot_fire():
+    with pytest.raises(ValueError, match="activation 'relu' is not a rate in"):
+        SpikingDendriticNeuron(0.03, {"basal": 0.1}, activation="relu")
+    with pytest.raises(ValueError, match="r_max must be a finite number > 0"):
+        SpikingDendriticNeuron(0.03, {"basal": 0.1}, r_max=0.0)
+    fast = SpikingDendriticNeuron(0.03, {"basal": 0.1}, {"target": 0.06}, r_max=20.0)
+    with pytest.raises(ValueError, match="r_max dt must be <= 1"):
+        TorchSimulator(_single(fast, 0.1))
+    rate = _single(DendriticNeuron(0.03, {"basal": 0.1}, {"target": 0.06}), 0.1)
+    with pytest.raises(ValueError, match="noise given for P.spikes, which is not a stream it draws from"):
+        TorchSimulator(rate, noise={"P.spikes": np.zeros((10, 2))})
+    with pytest.raises(ValueError, match="noise given for P.spikes"):
+        Brian2Simulator(rate, target="numpy", noise={"P.spikes": np.zeros((10, 2))})
