@@ -103,7 +103,7 @@ def main(argv=None):
         timed(neurosim(args.short_epochs, f"{tmp}/torch_warmup", "--backend", "torch", "--compile"), cache)
         row("neurosim run, torch, 1 replica, CPU, compiled (inductor cache warm)", "short", "numpy loop",
             timed(neurosim(args.short_epochs, f"{tmp}/torch_compiled", "--backend", "torch", "--compile"), cache))
-        row("neurosim run, torch, 1 replica, CPU, default: compiled from 300,000 steps (inductor cache warm)",
+        row("neurosim run, torch, 1 replica, CPU, default: compiled from 400,000 steps (inductor cache warm)",
             "long", "numpy loop", timed(neurosim(args.long_epochs, f"{tmp}/torch_long", "--backend", "torch"), cache))
 
     task = tomllib.loads((ROOT / CONFIG).read_text())["task"]

@@ -46,10 +46,10 @@ def make_config(user: dict) -> dict:
 
 
 # From this many steps per replica a run on the CPU compiles its step by default: the PAL
-# microcircuit's step runs at about 3,000 steps/s eager and 14,000 - 20,000 compiled, and
-# compiling takes 35 - 75 s the first time (seconds once inductor's cache holds it), so
-# compiling pays off from about 280,000 steps (docs/performance.md, "Whole runs").
-COMPILE_FROM_STEPS = 300_000
+# microcircuit's step runs at about 5,300 steps/s eager and 17,000 - 23,000 compiled, and
+# compiling takes 35 - 75 s the first time (about 10 s once inductor's cache holds it), so
+# compiling pays off from about 400,000 steps (docs/performance.md, "Whole runs").
+COMPILE_FROM_STEPS = 400_000
 
 
 def compile_default(run: dict, n_steps: int) -> bool | None:
@@ -123,7 +123,7 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict | list
     n_steps = int(round(first.schedule.duration / cfg.dt))
     compiled = compile_default(run, n_steps)
     if compiled and run["compile"] is None:
-        log(f"compiling the step with torch.compile: {n_steps:,} steps, where the compiled loop (about 5x eager) "
+        log(f"compiling the step with torch.compile: {n_steps:,} steps, where the compiled loop (about 4x eager) "
             "repays the compile (about a minute the first time); --no-compile runs eager")
     run["compile"] = compiled
     where = f"brian2/{run['target']}" if run["backend"] == "brian2" else \
