@@ -78,7 +78,7 @@ def main(argv=None) -> int:
                      help="run seeds SEED .. SEED+N-1 as N replicas (torch: in one tensor program; brian2: one "
                           "after another, on cpp_standalone with one build)")
     run.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                     help="torch: torch.compile the step (default: on CUDA only)")
+                     help="torch: torch.compile the step (default: on CUDA, and on the CPU from 400,000 steps)")
     run.add_argument("--out", help="output folder (default runs/CONFIG_NAME)")
     run.add_argument("--seed", type=int)
     run.add_argument("--set", action="append", metavar="KEY=VALUE",

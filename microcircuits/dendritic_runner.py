@@ -60,6 +60,25 @@ def compile_default(run: dict, n_steps: int) -> bool | None:
     return n_steps >= COMPILE_FROM_STEPS
 
 
+SPIKING_READOUT = 10  # records of the output per presentation in a spiking circuit
+
+
+def readout_points(cfg) -> int:
+    """How many times per presentation the output's u_breve is recorded: once, at its end,
+    in a rate circuit; SPIKING_READOUT times in a spiking one, whose output is read as
+    the mean over the presentation's second half (its u_breve carries the spike noise of
+    the layer below)."""
+    return SPIKING_READOUT if cfg.neuron == "spiking" else 1
+
+
+def presentation_readout(volts: Trace, first: int, n: int, points: int) -> np.ndarray:
+    """The output of presentations first .. first+n-1 (n, size): the record at each one's
+    end (points = 1), or the mean of the records in its second half, its end included."""
+    ends = (first + np.arange(1, n + 1)) * points  # record i is at i t_pres / points
+    rows = ends[:, None] - np.arange(max(1, points // 2))[None, :]
+    return volts.values[rows].mean(axis=1)
+
+
 def build_schedule(task: Task, task_cfg: dict, out: str, n_out: int, seed: int) -> tuple[Schedule, list]:
     """settle + epochs x [test (every test_every epochs), shuffled train] + test. Returns the
     schedule and the test blocks' first presentation indices."""
@@ -119,7 +138,8 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict | list
     recording = Recording({out: ["u_breve"], **{p: ["v_apical"] for p in hidden}}, dt=t_pres,
                           weights=[p.name for p in first.net.projections if p.kind == "all_to_all"],
                           weights_dt=record_every * t_pres,
-                          every={p: task_cfg["mismatch_every"] * t_pres for p in hidden})
+                          every={out: t_pres / readout_points(cfg),
+                                 **{p: task_cfg["mismatch_every"] * t_pres for p in hidden}})
     n_steps = int(round(first.schedule.duration / cfg.dt))
     compiled = compile_default(run, n_steps)
     if compiled and run["compile"] is None:
@@ -199,17 +219,18 @@ def compute_metrics(result, task: Task, schedule: Schedule, starts: list, cfg, o
     metrics = {}
     phi = activations.numpy(cfg.activation)
     if starts:
-        volts = result.traces[f"{out}.u_breve"]
+        volts, points = result.traces[f"{out}.u_breve"], readout_points(cfg)
         n_test = len(task.test_x)
         times, acc, err = [], [], []
         for start in starts:
-            rows = np.arange(start + 1, start + 1 + n_test)  # record k+1 = end of presentation k
-            if rows[-1] >= len(volts.times):
+            end = (start + n_test) * points  # the record at the end of the block's last presentation
+            if end >= len(volts.times):
                 break
-            times.append(volts.times[rows[-1]])
-            err.append(np.mean((volts.values[rows] - task.test_y) ** 2))
+            readout = presentation_readout(volts, start, n_test, points)
+            times.append(volts.times[end])
+            err.append(np.mean((readout - task.test_y) ** 2))
             if task.test_labels is not None:
-                acc.append(accuracy(phi(volts.values[rows]), task.test_labels))
+                acc.append(accuracy(phi(readout), task.test_labels))
         metrics["test_mse"] = Trace(np.array(times), np.array(err))
         if task.test_labels is not None:
             metrics["test_accuracy"] = Trace(np.array(times), np.array(acc))
