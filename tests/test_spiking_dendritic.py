@@ -126,3 +126,37 @@ def test_spiking_neuron_refuses_what_it_cannot_fire():
         TorchSimulator(rate, noise={"P.spikes": np.zeros((10, 2))})
     with pytest.raises(ValueError, match="noise given for P.spikes"):
         Brian2Simulator(rate, target="numpy", noise={"P.spikes": np.zeros((10, 2))})
+
+
+def test_the_readout_of_a_spiking_circuit_averages_each_presentations_second_half():
+    from microcircuits.dendritic_runner import presentation_readout
+    from neurosim.recording import Trace
+
+    values = np.arange(31.0)[:, None] * [1.0, -1.0]  # 3 presentations x 10 records, and t = 0
+    # presentation 1 ends at record 20: the mean of records 16 .. 20
+    trace = Trace(np.arange(31) * 0.1, values)
+    np.testing.assert_allclose(presentation_readout(trace, 1, 2, 10), [[18.0, -18.0], [28.0, -28.0]])
+    ends = Trace(np.arange(4.0), np.arange(4.0)[:, None])  # one record per presentation: its end
+    np.testing.assert_allclose(presentation_readout(ends, 0, 3, 1), [[1.0], [2.0], [3.0]])
+
+
+@pytest.mark.parametrize("backend", ["torch", "brian2"])
+def test_neurosim_run_trains_the_spiking_microcircuit(tmp_path, backend):
+    """The Yin-Yang spiking config, shortened, through the CLI: results, metrics from the
+    averaged readout, spike-driven weight changes in every learning projection."""
+    import json
+
+    from microcircuits.cli import main
+    from neurosim.recording import read_results
+
+    out = tmp_path / backend
+    assert main(["run", "examples/yinyang_spiking_microcircuit.toml", "--backend", backend, "--set", "task.epochs=1",
+                 "--set", "task.n_train=6", "--set", "task.n_test=3", "--set", "task.t_pres=10.0",
+                 "--set", 'run.target="numpy"', "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sim_time_ms"] == 120.0 and 0.0 <= summary["final"]["test_accuracy"] <= 1.0
+    results = read_results(out / "results.h5")
+    assert len(results["metrics"]["test_accuracy"].values) == 2  # before and after the epoch
+    for name in ("W1", "W2", "B1", "WIP1", "BPI1"):
+        w = results["traces"][f"w:{name}"].values
+        assert np.abs(w[-1] - w[0]).max() > 0, name
