@@ -25,7 +25,7 @@ from neurosim.schedule import Schedule
 
 from . import dendritic
 from .defaults import BACKENDS, DEFAULTS, overlay
-from .metrics import accuracy, alignment_target, angle_deg, backprop_updates
+from .metrics import accuracy, alignment_target, angle_deg, backprop_updates, mean_field_apical
 from .tasks import TASKS, Task, load_task
 
 
@@ -241,6 +241,13 @@ def compute_metrics(result, task: Task, schedule: Schedule, starts: list, cfg, o
     times = w[0].times
     probe = task.probe_inputs()
     ws = [[wl.values[k] for wl in w] for k in range(len(times))]  # the forward weights per snapshot
+    if cfg.neuron == "spiking":  # its measured v_api carries spike noise: also the mismatch its weights leave
+        snapshots = [{name[2:]: result.traces[name].values[k] for name in result.traces if name.startswith("w:")}
+                     for k in range(len(times))]
+        apical = [mean_field_apical(cfg, weights, probe) for weights in snapshots]
+        for l in range(1, cfg.n_layers):
+            metrics[f"apical_mismatch_mean_field_P{l}"] = Trace(times, np.array(
+                [np.linalg.norm(a[l - 1], axis=1).mean() for a in apical]))
     for l in range(1, cfg.n_layers):
         b = result.traces[f"w:B{l}"].values
         metrics[f"angle_B{l}_W{l + 1}T"] = Trace(times, np.array([angle_deg(bb, wk[l].T) for bb, wk in zip(b, ws)]))
@@ -278,6 +285,9 @@ def make_summary(config, cfg, result, metrics, wall) -> dict:
     mismatch = [float(metrics[f"apical_mismatch_{p}"].values[-1]) for p in dendritic.hidden_layers(cfg)
                 if len(metrics[f"apical_mismatch_{p}"].values)]
     final["apical_mismatch"] = mismatch
+    if cfg.neuron == "spiking":
+        final["apical_mismatch_mean_field"] = [float(metrics[f"apical_mismatch_mean_field_{p}"].values[-1])
+                                               for p in dendritic.hidden_layers(cfg)]
     final["angles_deg"] = {
         "B_WT": [float(metrics[f"angle_B{l}_W{l + 1}T"].values[-1]) for l in range(1, cfg.n_layers)],
         "B_J": [float(metrics[f"angle_B{l}_J{l}"].values[-1]) for l in range(1, cfg.n_layers)]}

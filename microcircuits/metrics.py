@@ -68,3 +68,40 @@ def alignment_target(cfg, weights: list, x, l: int) -> np.ndarray:
     v = feedforward(cfg, weights, x)
     d_l, d_up = (activations.derivative(cfg.activation, v[k]) for k in (l - 1, l))
     return weights[l].T * (d_l.T @ d_up) / len(v[0])
+
+
+def mean_field_apical(cfg, weights: dict, x, iterations: int = 200, tol: float = 1e-10) -> list[np.ndarray]:
+    """The apical potentials v_api,l (l = 1..N-1; rows = samples) of the rate circuit at
+    its steady state without target or noise, with the given weights ({"W1": .., "B1":
+    .., "WIP1": .., "BPI1": ..}; B_l = W_{l+1}^T in mode bp): the fixed point of
+
+        r_0 = x,  u_l = (g_bas W_l r_{l-1} + g_api v_api,l) / (g_l + g_bas + g_api)  (output: no apical)
+        u_I,l = (g_den W^IP_l r_l + g_nI u_{l+1}) / (g_l + g_den + g_nI)
+        v_api,l = B_l r_{l+1} + B^PI_l phi(u_I,l),   r = phi(u)
+
+    by iteration from v_api = 0. For a spiking circuit, whose measured v_api carries the
+    spike noise of the layers above and the interneurons, this is the mismatch that its
+    learned weights leave in the mean (docs/equations.md section 7)."""
+    phi = activations.numpy(cfg.activation)
+    n = cfg.n_layers
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    top_down = {l: weights[f"W{l + 1}"].T if cfg.feedback == "bp" else weights[f"B{l}"] for l in range(1, n)}
+    apical = [np.zeros((len(x), cfg.layers[l])) for l in range(1, n)]
+    for _ in range(iterations):
+        r, u = [x], []
+        for l in range(1, n + 1):
+            hidden = l < n
+            g_sum = cfg.g_l + cfg.g_bas + (cfg.g_api if hidden else 0.0)
+            drive = cfg.g_bas * r[-1] @ weights[f"W{l}"].T + (cfg.g_api * apical[l - 1] if hidden else 0.0)
+            u.append(drive / g_sum)
+            r.append(phi(u[-1]))
+        new = []
+        for l in range(1, n):
+            u_i = (cfg.g_den * r[l] @ weights[f"WIP{l}"].T + cfg.g_nI * u[l]) / (cfg.g_l + cfg.g_den + cfg.g_nI)
+            new.append(r[l + 1] @ top_down[l].T + phi(u_i) @ weights[f"BPI{l}"].T)
+        change = max(np.abs(a - b).max() for a, b in zip(new, apical)) if new else 0.0
+        apical = new
+        if change < tol:
+            return apical
+    raise ValueError(f"the rate circuit's steady state did not converge in {iterations} iterations "
+                     f"(last change {change:.3g})")

@@ -160,3 +160,24 @@ def test_neurosim_run_trains_the_spiking_microcircuit(tmp_path, backend):
     for name in ("W1", "W2", "B1", "WIP1", "BPI1"):
         w = results["traces"][f"w:{name}"].values
         assert np.abs(w[-1] - w[0]).max() > 0, name
+
+
+@pytest.mark.parametrize("feedback", ["bp", "fa"])
+def test_mean_field_apical_mismatch_is_the_rate_circuits_steady_state(feedback):
+    """metrics.mean_field_apical against the rate circuit simulated to its steady state
+    (torch), with random lateral weights; zero in the self-predicting state."""
+    from microcircuits.metrics import mean_field_apical
+
+    cfg = MicrocircuitConfig(layers=[3, 5, 4, 2], feedback=feedback, sps="random", init_w=1.0, dt=0.1)
+    weights = initial_weights(cfg, 3)
+    x = np.random.default_rng(4).uniform(0, 1, (3, 3))
+    schedule = Schedule(200.0, {"x": x, "P3.target": np.zeros((3, 2))}, {"P3.target": np.zeros(3)})
+    result = TorchSimulator(build(cfg, weights)).run(schedule, Recording({"P1": ["v_apical"], "P2": ["v_apical"]},
+                                                                         dt=200.0))
+    expected = mean_field_apical(cfg, weights, x)
+    for l in (1, 2):
+        assert np.abs(expected[l - 1]).max() > 0.1
+        np.testing.assert_allclose(result.traces[f"P{l}.v_apical"].values[1:], expected[l - 1], atol=1e-8)
+    cfg_set = MicrocircuitConfig(layers=[3, 5, 4, 2], feedback=feedback, sps="set", init_w=1.0)
+    for v in mean_field_apical(cfg_set, initial_weights(cfg_set, 3), x):
+        np.testing.assert_allclose(v, 0.0, atol=1e-12)
