@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -244,10 +245,14 @@ def compute_metrics(result, task: Task, schedule: Schedule, starts: list, cfg, o
     if cfg.neuron == "spiking":  # its measured v_api carries spike noise: also the mismatch its weights leave
         snapshots = [{name[2:]: result.traces[name].values[k] for name in result.traces if name.startswith("w:")}
                      for k in range(len(times))]
-        apical = [mean_field_apical(cfg, weights, probe) for weights in snapshots]
+        mismatch = np.full((len(times), cfg.n_layers - 1), np.nan)
+        for k, weights in enumerate(snapshots):
+            try:
+                mismatch[k] = [np.linalg.norm(a, axis=1).mean() for a in mean_field_apical(cfg, weights, probe)]
+            except ValueError as error:  # NaN in the metric, and said
+                warnings.warn(f"apical_mismatch_mean_field at {times[k]:g} ms: {error}", stacklevel=2)
         for l in range(1, cfg.n_layers):
-            metrics[f"apical_mismatch_mean_field_P{l}"] = Trace(times, np.array(
-                [np.linalg.norm(a[l - 1], axis=1).mean() for a in apical]))
+            metrics[f"apical_mismatch_mean_field_P{l}"] = Trace(times, mismatch[:, l - 1])
     for l in range(1, cfg.n_layers):
         b = result.traces[f"w:B{l}"].values
         metrics[f"angle_B{l}_W{l + 1}T"] = Trace(times, np.array([angle_deg(bb, wk[l].T) for bb, wk in zip(b, ws)]))

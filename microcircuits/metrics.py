@@ -70,7 +70,8 @@ def alignment_target(cfg, weights: list, x, l: int) -> np.ndarray:
     return weights[l].T * (d_l.T @ d_up) / len(v[0])
 
 
-def mean_field_apical(cfg, weights: dict, x, iterations: int = 200, tol: float = 1e-10) -> list[np.ndarray]:
+def mean_field_apical(cfg, weights: dict, x, iterations: int = 2000, tol: float = 1e-10,
+                      damping: float = 0.5) -> list[np.ndarray]:
     """The apical potentials v_api,l (l = 1..N-1; rows = samples) of the rate circuit at
     its steady state without target or noise, with the given weights ({"W1": .., "B1":
     .., "WIP1": .., "BPI1": ..}; B_l = W_{l+1}^T in mode bp): the fixed point of
@@ -79,7 +80,9 @@ def mean_field_apical(cfg, weights: dict, x, iterations: int = 200, tol: float =
         u_I,l = (g_den W^IP_l r_l + g_nI u_{l+1}) / (g_l + g_den + g_nI)
         v_api,l = B_l r_{l+1} + B^PI_l phi(u_I,l),   r = phi(u)
 
-    by iteration from v_api = 0. For a spiking circuit, whose measured v_api carries the
+    by iteration from v_api = 0, each step moving v_api by `damping` of the way to the
+    value the others give (as the leaky somata relax); a ValueError when it does not
+    settle (a circuit whose top-down loop has no steady state). For a spiking circuit, whose measured v_api carries the
     spike noise of the layers above and the interneurons, this is the mismatch that its
     learned weights leave in the mean (docs/equations.md section 7)."""
     phi = activations.numpy(cfg.activation)
@@ -87,21 +90,24 @@ def mean_field_apical(cfg, weights: dict, x, iterations: int = 200, tol: float =
     x = np.atleast_2d(np.asarray(x, dtype=float))
     top_down = {l: weights[f"W{l + 1}"].T if cfg.feedback == "bp" else weights[f"B{l}"] for l in range(1, n)}
     apical = [np.zeros((len(x), cfg.layers[l])) for l in range(1, n)]
-    for _ in range(iterations):
-        r, u = [x], []
-        for l in range(1, n + 1):
-            hidden = l < n
-            g_sum = cfg.g_l + cfg.g_bas + (cfg.g_api if hidden else 0.0)
-            drive = cfg.g_bas * r[-1] @ weights[f"W{l}"].T + (cfg.g_api * apical[l - 1] if hidden else 0.0)
-            u.append(drive / g_sum)
-            r.append(phi(u[-1]))
-        new = []
-        for l in range(1, n):
-            u_i = (cfg.g_den * r[l] @ weights[f"WIP{l}"].T + cfg.g_nI * u[l]) / (cfg.g_l + cfg.g_den + cfg.g_nI)
-            new.append(r[l + 1] @ top_down[l].T + phi(u_i) @ weights[f"BPI{l}"].T)
-        change = max(np.abs(a - b).max() for a, b in zip(new, apical)) if new else 0.0
-        apical = new
-        if change < tol:
-            return apical
-    raise ValueError(f"the rate circuit's steady state did not converge in {iterations} iterations "
+    with np.errstate(over="ignore", invalid="ignore"):  # a loop without a steady state overflows
+        for _ in range(iterations):
+            r, u = [x], []
+            for l in range(1, n + 1):
+                hidden = l < n
+                g_sum = cfg.g_l + cfg.g_bas + (cfg.g_api if hidden else 0.0)
+                drive = cfg.g_bas * r[-1] @ weights[f"W{l}"].T + (cfg.g_api * apical[l - 1] if hidden else 0.0)
+                u.append(drive / g_sum)
+                r.append(phi(u[-1]))
+            new = []
+            for l in range(1, n):
+                u_i = (cfg.g_den * r[l] @ weights[f"WIP{l}"].T + cfg.g_nI * u[l]) / (cfg.g_l + cfg.g_den + cfg.g_nI)
+                new.append(r[l + 1] @ top_down[l].T + phi(u_i) @ weights[f"BPI{l}"].T)
+            change = max(np.abs(a - b).max() for a, b in zip(new, apical)) if new else 0.0
+            apical = [a + damping * (b - a) for a, b in zip(apical, new)]
+            if change < tol:
+                return apical
+            if not np.isfinite(change):
+                break
+    raise ValueError(f"the rate circuit's steady state did not settle in {iterations} iterations "
                      f"(last change {change:.3g})")

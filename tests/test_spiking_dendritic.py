@@ -181,3 +181,13 @@ def test_mean_field_apical_mismatch_is_the_rate_circuits_steady_state(feedback):
     cfg_set = MicrocircuitConfig(layers=[3, 5, 4, 2], feedback=feedback, sps="set", init_w=1.0)
     for v in mean_field_apical(cfg_set, initial_weights(cfg_set, 3), x):
         np.testing.assert_allclose(v, 0.0, atol=1e-12)
+
+
+def test_mean_field_apical_says_when_the_loop_has_no_steady_state():
+    from microcircuits.metrics import mean_field_apical
+
+    cfg = MicrocircuitConfig(layers=[2, 3, 2], feedback="fa", activation="linear", sps="random")
+    weights = {"W1": np.full((3, 2), 5.0), "W2": np.full((2, 3), 5.0), "B1": np.full((3, 2), 50.0),
+               "WIP1": np.zeros((2, 3)), "BPI1": np.zeros((3, 2))}
+    with pytest.raises(ValueError, match="did not settle"):
+        mean_field_apical(cfg, weights, np.ones((1, 2)))
