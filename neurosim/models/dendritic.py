@@ -262,6 +262,7 @@ class SpikingDendriticNeuron(DendriticNeuron):
         chance = ctx.param(lambda pop: pop.model.chance(ctx.dt))
         keep = 1.0 - ctx.dt / ctx.param(lambda pop: pop.model.tau_s)
         jump = ctx.param(lambda pop: 1.0 / (pop.model.r_max * pop.model.tau_s))
+
         def emit(s, new, draws):
             w = draws["spikes"]
             new["spikes"] = (w < chance * new["r"]).to(w.dtype)
