@@ -13,7 +13,8 @@ Populations: input `x`; pyramidal layers `P1`..`PN` (PN is the output); interneu
 
 The output is nudged towards the schedule's `P{N}.target` with g_tgt while its gate is on.
 With sigma > 0 (and always in mode `pal`) every hidden pyramid carries OU noise xi on its
-apical compartment (std sigma/sqrt(2), correlation time tau_xi).
+apical compartment (std sigma/sqrt(2), correlation time tau_xi); in a spiking circuit
+with pal_noise = "spikes", PAL correlates the neurons' own spike noise instead.
 
 With neuron = "spiking" every pyramid and interneuron is a SpikingDendriticNeuron
 (docs/equations.md, spiking dendritic neurons): it fires at r_max phi(u_breve) and sends
@@ -69,6 +70,7 @@ class MicrocircuitConfig:
     neuron: str = "rate"  # "spiking": SpikingDendriticNeuron everywhere but the input
     r_max: float = 0.2  # spiking: the rate at phi = 1 (1/ms)
     tau_s: float = 10.0  # spiking: the PSP kernel's time constant (ms)
+    pal_noise: str = "ou"  # pal: what B correlates, the OU noise or (spiking) the neurons' own spike noise
 
     def __post_init__(self):
         self.layers = [int(n) for n in self.layers]
@@ -100,6 +102,10 @@ class MicrocircuitConfig:
         for name in ("r_max", "tau_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.pal_noise not in PhaselessAlignment.NOISES:
+            raise ValueError(f"pal_noise must be one of {PhaselessAlignment.NOISES}, got {self.pal_noise!r}")
+        if self.pal_noise == "spikes" and self.neuron != "spiking":
+            raise ValueError('pal_noise = "spikes" needs neuron = "spiking" (a rate neuron has no spike noise)')
 
     @classmethod
     def from_dict(cls, values: dict) -> "MicrocircuitConfig":
@@ -115,7 +121,8 @@ class MicrocircuitConfig:
 
     @property
     def noisy(self) -> bool:
-        return self.sigma > 0 or self.feedback == "pal"
+        """OU noise on the hidden apical compartments: sigma > 0, or PAL from OU noise."""
+        return self.sigma > 0 or (self.feedback == "pal" and self.pal_noise == "ou")
 
 
 def _uniform_range(name, value) -> tuple[float, float]:
@@ -190,7 +197,7 @@ def build(cfg: MicrocircuitConfig, weights: dict[str, np.ndarray]) -> Network:
             projs.append(Projection(f"B{l}", f"P{l + 1}", f"P{l}", "apical", tied=f"W{l + 1}"))
         else:
             rule = None if cfg.feedback == "fa" else \
-                _learning(PhaselessAlignment(cfg.eta_bw[l - 1], cfg.alpha[l - 1], cfg.tau_hp))
+                _learning(PhaselessAlignment(cfg.eta_bw[l - 1], cfg.alpha[l - 1], cfg.tau_hp, cfg.pal_noise))
             projs.append(Projection(f"B{l}", f"P{l + 1}", f"P{l}", "apical", weights[f"B{l}"], rule))
         projs.append(Projection(f"WIP{l}", f"P{l}", f"I{l}", "dendrite", weights[f"WIP{l}"],
                                 _learning(DendriticPrediction(cfg.eta_ip[l - 1]))))

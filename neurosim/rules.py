@@ -153,23 +153,34 @@ class PhaselessAlignment(Rule):
 
         dB/dt = lambda eta [xi_post r~_pre^T - alpha B]
 
-    xi_post: the target's OU noise on the projection's port; r~_pre: the presynaptic
-    signal high-pass filtered with tau_hp (ms), r~(n) = r~ + (r(n) - r(n-1)) - dt/tau_hp r~,
-    read from step n-1."""
+    xi_post: the target's OU noise on the projection's port (noise = "ou"), or, for a
+    spiking target, its own spike noise through its PSP kernel, psp - phi(u_breve)
+    (noise = "spikes"); r~_pre: the presynaptic signal high-pass filtered with tau_hp
+    (ms), r~(n) = r~ + (r(n) - r(n-1)) - dt/tau_hp r~, read from step n-1."""
 
     eta: float
     alpha: float = 0.0
     tau_hp: float = 0.1
+    noise: str = "ou"
+
+    NOISES = ("ou", "spikes")
 
     def __post_init__(self):
         check_number("PhaselessAlignment", "eta", self.eta)
         check_number("PhaselessAlignment", "alpha", self.alpha)
         check_number("PhaselessAlignment", "tau_hp", self.tau_hp, strict=True)
+        if self.noise not in self.NOISES:
+            raise ValueError(f"PhaselessAlignment: noise must be one of {self.NOISES}, got {self.noise!r}")
 
     def factors(self, proj):
-        return {"post": (proj.target, f"noise_{proj.port}")}
+        return {"post": (proj.target, f"noise_{proj.port}" if self.noise == "ou" else "psp_noise")}
 
     def check(self, proj, network):
+        if self.noise == "spikes":
+            if not network.population(proj.target).model.fires:
+                raise ValueError(f"projection {proj.name}: phaseless alignment from spike noise needs a spiking "
+                                 f"target; {proj.target} does not fire")
+            return
         noise = network.population(proj.target).noise
         if getattr(noise, "port", None) != proj.port:
             raise ValueError(f"projection {proj.name}: phaseless alignment correlates the noise of "

@@ -21,17 +21,19 @@ STEPS = int(PRESENTATIONS * T_PRES / DT)
 SPIKING = ("P1", "P2", "I1")
 
 
-def _circuit():
-    """3-4-2 spiking microcircuit, PAL feedback with OU noise, every projection learning,
-    random lateral weights (so that every rule and signal is exercised)."""
-    cfg = MicrocircuitConfig(layers=[3, 4, 2], neuron="spiking", feedback="pal", sigma=0.1, eta_fw=0.1,
-                             eta_ip=0.1, eta_pi=0.1, eta_bw=0.5, r_max=0.5, tau_s=3.0, dt=DT, sps="random")
+def _circuit(pal_noise="ou"):
+    """3-4-2 spiking microcircuit, PAL feedback with OU noise (or from the spike noise),
+    every projection learning, random lateral weights (so that every rule and signal is
+    exercised)."""
+    cfg = MicrocircuitConfig(layers=[3, 4, 2], neuron="spiking", feedback="pal", sigma=0.1 * (pal_noise == "ou"),
+                             eta_fw=0.1, eta_ip=0.1, eta_pi=0.1, eta_bw=0.5, r_max=0.5, tau_s=3.0, dt=DT,
+                             sps="random", pal_noise=pal_noise)
     return build(cfg, initial_weights(cfg, 1))
 
 
-def _draws(seed=0):
+def _draws(seed=0, ou=True):
     rng = np.random.default_rng(seed)
-    draws = {"P1": rng.standard_normal((STEPS, 4))}
+    draws = {"P1": rng.standard_normal((STEPS, 4))} if ou else {}
     draws.update({f"{p}.spikes": rng.uniform(0, 1, (STEPS, n)) for p, n in (("P1", 4), ("P2", 2), ("I1", 2))})
     return draws
 
@@ -67,6 +69,26 @@ def test_brian2_and_torch_fire_the_same_spikes_and_learn_the_same_weights(runs):
         np.testing.assert_allclose(w, b.final_weights[name], rtol=0, atol=1e-12, err_msg=name)
     for key in ("P1.u", "P1.psp", "P1.ou", "I1.psp"):
         np.testing.assert_allclose(t.traces[key].values, b.traces[key].values, rtol=0, atol=1e-12, err_msg=key)
+
+
+def test_pal_from_spike_noise_is_the_same_on_both_backends():
+    """PAL correlating psp - phi(u_breve) of its target (no OU noise): same spikes and B."""
+    net, draws = _circuit("spikes"), _draws(ou=False)
+    assert net.population("P1").noise is None
+    recording = Recording(spikes=["P1", "P2"], weights=["B1"], weights_dt=10.0)
+    t = TorchSimulator(net, noise=draws).run(_schedule(), recording)
+    b = Brian2Simulator(net, target="numpy", noise=draws).run(_schedule(), recording)
+    assert _events(t.spikes["P1"]) == _events(b.spikes["P1"])
+    b_start = t.traces["w:B1"].values[0]
+    assert np.abs(t.final_weights["B1"] - b_start).max() > 1e-3  # the rule learns
+    np.testing.assert_allclose(t.final_weights["B1"], b.final_weights["B1"], rtol=0, atol=1e-12)
+
+
+def test_pal_from_spike_noise_needs_spiking_neurons():
+    with pytest.raises(ValueError, match='pal_noise = "spikes" needs neuron = "spiking"'):
+        MicrocircuitConfig(layers=[3, 4, 2], feedback="pal", pal_noise="spikes")
+    with pytest.raises(ValueError, match="pal_noise must be one of"):
+        MicrocircuitConfig(layers=[3, 4, 2], feedback="pal", neuron="spiking", pal_noise="white")
 
 
 @pytest.mark.parametrize("backend", [2, 3], ids=["torch", "brian2"])

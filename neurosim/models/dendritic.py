@@ -120,7 +120,7 @@ class DendriticNeuron(Model):
                 lines.append(f"e_{c} : 1")
                 after.append(f"e_{c} = {output} - rhat_{c}")
                 quantities[f"error_{c}"] = f"e_{c}"
-        group.after = "\n".join(after)
+        group.after = "\n".join([*after, *([group.after] if group.after else [])])
         return group
 
     def _output_brian2(self, ctx, group: Brian2Group) -> str:
@@ -182,7 +182,7 @@ class DendriticNeuron(Model):
         group = TorchGroup(initial, step, {"rate": lambda s: s["r"], "voltage": lambda s: s["u_breve"]},
                            draws="normal" if noise else None, prepare=prepare)
         emit, output = self._output_torch(ctx, group)
-        group.quantities = {f"v_{c}": (lambda s, c=c: s[f"v_{c}"]) for c in self.dendrites}
+        group.quantities.update({f"v_{c}": (lambda s, c=c: s[f"v_{c}"]) for c in self.dendrites})
         group.quantities.update({f"error_{c}": (lambda s, c=c: output(s) - phi(vhat[c] * s[f"v_{c}"]))
                                  for c in self.dendrites})
         if noise:
@@ -210,8 +210,10 @@ class SpikingDendriticNeuron(DendriticNeuron):
     Signals: "psp" (the default: dendrites downstream sum W psp, as the rate model's
     W r) and "voltage" (u_breve). The dendritic prediction error reads the spike train
     in place of the rate: e_c = s(n) / (r_max dt) - phi(vhat_c), whose mean over the
-    spikes is the rate neuron's phi(u_breve) - phi(vhat_c). Needs r_max dt <= 1 and an
-    activation in [0, 1]."""
+    spikes is the rate neuron's phi(u_breve) - phi(vhat_c). The neuron's own spike noise
+    through its PSP kernel, psp_noise = psp - phi(u_breve), is a quantity too (PAL may
+    correlate it instead of injected noise). Needs r_max dt <= 1 and an activation in
+    [0, 1]."""
 
     r_max: float = 0.2
     tau_s: float = 10.0
@@ -254,6 +256,10 @@ class SpikingDendriticNeuron(DendriticNeuron):
         group.reset = f"psp += {jump}\nspiked = 1"
         group.signals = {"psp": Signal("psp_sent", "psp", kept=True), "voltage": group.signals["voltage"]}
         group.store += "\npsp_sent = psp\nspiked = 0"
+        if "psp_noise" in ctx.needs:  # once per neuron, after the update
+            group.equations.append("psp_noise : 1")
+            group.after = "psp_noise = psp - r_now"
+            group.quantities["psp_noise"] = "psp_noise"
         return f"spiked/({r_max}*dt)"
 
     def _output_torch(self, ctx, group):
@@ -273,6 +279,7 @@ class SpikingDendriticNeuron(DendriticNeuron):
         group.initial.update(psp=zeros, spikes=zeros)
         group.signals = {"psp": lambda s: s["psp"], "voltage": group.signals["voltage"]}
         group.draws = {**({"noise": "normal"} if ctx.pop.noise else {}), "spikes": "uniform"}
+        group.quantities["psp_noise"] = lambda s: s["psp"] - s["r"]
         return emit, lambda s: s["spikes"] / chance
 
 
