@@ -245,12 +245,15 @@ def compute_metrics(result, task: Task, schedule: Schedule, starts: list, cfg, o
     if cfg.neuron == "spiking":  # its measured v_api carries spike noise: also the mismatch its weights leave
         snapshots = [{name[2:]: result.traces[name].values[k] for name in result.traces if name.startswith("w:")}
                      for k in range(len(times))]
-        mismatch = np.full((len(times), cfg.n_layers - 1), np.nan)
+        mismatch, unsettled = np.full((len(times), cfg.n_layers - 1), np.nan), []
         for k, weights in enumerate(snapshots):
             try:
                 mismatch[k] = [np.linalg.norm(a, axis=1).mean() for a in mean_field_apical(cfg, weights, probe)]
             except ValueError as error:  # NaN in the metric, and said
-                warnings.warn(f"apical_mismatch_mean_field at {times[k]:g} ms: {error}", stacklevel=2)
+                unsettled.append((times[k], error))
+        if unsettled:
+            warnings.warn(f"apical_mismatch_mean_field is NaN at {len(unsettled)} of {len(times)} weight snapshots, "
+                          f"from {unsettled[0][0]:g} ms: {unsettled[0][1]}", stacklevel=2)
         for l in range(1, cfg.n_layers):
             metrics[f"apical_mismatch_mean_field_P{l}"] = Trace(times, mismatch[:, l - 1])
     for l in range(1, cfg.n_layers):
