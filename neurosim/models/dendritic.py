@@ -167,7 +167,7 @@ class DendriticNeuron(Model):
                 drive = torch.zeros_like(s["u"])
             seen = drive
             if noise:
-                new["ou"] = advance(s["ou"], draws["noise"] if isinstance(draws, dict) else draws)
+                new["ou"] = advance(s["ou"], draws["noise"])
                 seen = torch.addcmul(drive, g[noise.port], s["ou"])
                 drive = torch.addcmul(drive, g[noise.port], new["ou"])
             new["u"] = torch.addcmul(dt * seen, given["keep"], s["u"])
@@ -180,7 +180,7 @@ class DendriticNeuron(Model):
         if noise:
             initial["ou"] = zeros
         group = TorchGroup(initial, step, {"rate": lambda s: s["r"], "voltage": lambda s: s["u_breve"]},
-                           draws="normal" if noise else None, prepare=prepare)
+                           draws={"noise": "normal"} if noise else None, prepare=prepare)
         emit, output = self._output_torch(ctx, group)
         group.quantities.update({f"v_{c}": (lambda s, c=c: s[f"v_{c}"]) for c in self.dendrites})
         group.quantities.update({f"error_{c}": (lambda s, c=c: output(s) - phi(vhat[c] * s[f"v_{c}"]))
@@ -278,7 +278,7 @@ class SpikingDendriticNeuron(DendriticNeuron):
         zeros = ctx.zeros()
         group.initial.update(psp=zeros, spikes=zeros)
         group.signals = {"psp": lambda s: s["psp"], "voltage": group.signals["voltage"]}
-        group.draws = {**({"noise": "normal"} if ctx.pop.noise else {}), "spikes": "uniform"}
+        group.draws = {**(group.draws or {}), "spikes": "uniform"}
         group.quantities["psp_noise"] = lambda s: s["psp"] - s["r"]
         return emit, lambda s: s["spikes"] / chance
 
