@@ -2,7 +2,7 @@
 
 Export: an Input population becomes an `Input` node; a projection an `Affine` node (the
 target's bias on its first projection) or a `Linear` one, named like the projection;
-LIF, CubaLIF, IF and LI populations their NIR nodes; every population nothing reads
+LIF, CubaLIF, IF, LI and Threshold populations their NIR nodes; every population nothing reads
 from gets an `Output` node ("output" when there is one). NIR's own convention is
 seconds: tau (ms) / 1000, and IF's r (1/ms) * 1000. Import is the inverse and accepts
 any graph of these nodes in which Affine/Linear nodes join one source to neuron nodes;
@@ -27,12 +27,12 @@ import numpy as np
 from dataclasses import replace
 
 from neurosim.models.rate import Input
-from neurosim.models.spiking import IF, LI, LIF, CubaLIF, PoissonInput, values
+from neurosim.models.spiking import IF, LI, LIF, CubaLIF, PoissonInput, Threshold, values
 from neurosim.network import Network, Population, Projection
 
 MS = 1e-3  # seconds per ms
-NEURON_NODES = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI)
-SUPPORTED = ("Input", "Output", "Affine", "Linear", "LIF", "CubaLIF", "IF", "LI")
+NEURON_NODES = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.Threshold)
+SUPPORTED = ("Input", "Output", "Affine", "Linear", "LIF", "CubaLIF", "IF", "LI", "Threshold")
 
 
 def bias(pop: Population) -> np.ndarray:
@@ -40,11 +40,11 @@ def bias(pop: Population) -> np.ndarray:
     return np.zeros(pop.size) if pop.is_input else values(pop.model, pop.size)["bias"]
 
 
-def to_nir(network: Network) -> nir.NIRGraph:
-    """The network as a type-checked NIR graph."""
+def to_nir(network: Network, metadata: dict | None = None) -> nir.NIRGraph:
+    """The network as a type-checked NIR graph; `metadata` adds to the graph's own."""
     nodes, edges, order = {}, [], network.order
     for pop in network.populations:
-        if not isinstance(pop.model, (Input, LIF, CubaLIF, IF, LI)):
+        if not isinstance(pop.model, (Input, LIF, CubaLIF, IF, LI, Threshold)):
             raise ValueError(f"population {pop.name}: NIR has no node for {type(pop.model).__name__}"
                              + ("; give the network an Input and encode outside the graph"
                                 if isinstance(pop.model, PoissonInput) else ""))
@@ -74,7 +74,7 @@ def to_nir(network: Network) -> nir.NIRGraph:
                              "like a population or connection")
         nodes[out] = nir.Output(output_type={"output": np.array([network.population(name).size])})
         edges.append((name, out))
-    metadata = {"dt_ms": float(network.dt), "order": ",".join(network.order)}
+    metadata = {**(metadata or {}), "dt_ms": float(network.dt), "order": ",".join(network.order)}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=True)
 
 
@@ -90,13 +90,15 @@ def _neuron_node(pop: Population) -> nir.NIRNode:
                            v_threshold=p["v_threshold"], v_reset=p["v_reset"], w_in=p["w_in"])
     if isinstance(pop.model, IF):
         return nir.IF(r=p["r"] / MS, v_threshold=p["v_threshold"], v_reset=p["v_reset"])
+    if isinstance(pop.model, Threshold):
+        return nir.Threshold(threshold=p["v_threshold"])
     return nir.LI(tau=p["tau"] * MS, r=p["r"], v_leak=p["v_leak"])
 
 
-def write_nir(network: Network, path) -> Path:
+def write_nir(network: Network, path, metadata: dict | None = None) -> Path:
     """Write the network's NIR graph to an HDF5 file (written whole or not at all)."""
     path = Path(path)
-    graph = to_nir(network)
+    graph = to_nir(network, metadata)
     tmp = path.with_name(path.name + ".tmp")
     nir.write(tmp, graph)
     tmp.replace(path)
@@ -210,6 +212,9 @@ def _population(name: str, node) -> Population:
     elif isinstance(node, nir.IF):
         size = _size(name, node.v_threshold)
         model = IF(r=np.asarray(node.r) * MS, v_threshold=node.v_threshold, v_reset=node.v_reset)
+    elif isinstance(node, nir.Threshold):
+        size = _size(name, node.threshold)
+        model = Threshold(v_threshold=node.threshold)
     else:
         size = _size(name, node.v_leak)
         model = LI(tau=np.asarray(node.tau) / MS, r=node.r, v_leak=node.v_leak)

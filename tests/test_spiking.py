@@ -8,6 +8,7 @@ from neurosim.backends.brian2 import Brian2Simulator
 from neurosim.backends.torch import TorchSimulator
 from neurosim.models.rate import Input
 from neurosim.models.spiking import IF, LI, LIF, CubaLIF, PoissonInput
+from neurosim.models.base import Model
 from neurosim.network import Network, Population, Projection
 from neurosim.recording import Recording, read_results, write_results
 from neurosim.schedule import Schedule
@@ -145,14 +146,20 @@ def test_counts_per_window():
     np.testing.assert_array_equal(counts[:, 0, :], [[1, 1], [0, 1], [1, 0]])
 
 
+class _Sink(Model):
+    """A model that takes input and sends nothing."""
+
+    ports = ("input",)
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: Population("h", 3, LIF(tau=0.0)), "tau must be > 0"),
     (lambda: Population("h", 3, LIF(tau=1.0, v_threshold=[1.0, 2.0])), "v_threshold must be a number or 3"),
     (lambda: Population("h", 3, "LIF"), "unknown neuron model"),
     (lambda: Network([Population("x", 2, Input()), Population("h", 3, LIF(tau=1.0))],
                      [Projection("w", "x", "h", weight=np.ones((2, 3)))]), r"needs \(target, source\) = \(3, 2\)"),
-    (lambda: Network([Population("o", 2, LI(tau=1.0)), Population("h", 2, LIF(tau=1.0))],
-                     [Projection("w", "o", "h", weight=np.ones((2, 2)))]), "LI\\) is a read-out that sends nothing"),
+    (lambda: Network([Population("o", 2, _Sink()), Population("h", 2, LIF(tau=1.0))],
+                     [Projection("w", "o", "h", weight=np.ones((2, 2)))]), "_Sink\\) is a read-out that sends nothing"),
     (lambda: Network([Population("x", 2, Input())],
                      [Projection("w", "x", "x", weight=np.ones((2, 2)))]), "is an input population"),
 ])
@@ -172,3 +179,24 @@ def test_bad_runs_are_named():
         TorchSimulator(net).run(Schedule(1.0, {"p": [[1.0, 2.0]]}), Recording({"h": ["I"]}))
     with pytest.raises(ValueError, match="one sample at a time"):
         Brian2Simulator(net).run(Schedule(1.0, {"p": [[[1.0, 2.0]] * 2]}))
+
+
+@pytest.mark.parametrize("delay", [0, 1])
+def test_an_li_sends_its_potential_this_step_or_the_last(delay):
+    """q reads o's v of this step (delay 0) or of the previous one (delay 1), on both backends."""
+    net = Network([Population("x", 2, Input()), Population("h", 2, LIF(tau=2.0)), Population("o", 2, LI(tau=3.0)),
+                   Population("q", 2, LI(tau=1.0))],
+                  [Projection("a", "x", "h", weight=3 * np.eye(2), delay=0),
+                   Projection("b", "h", "o", weight=np.eye(2), delay=0),
+                   Projection("c", "o", "q", weight=np.eye(2), delay=delay)], dt=0.1)
+    recording, schedule = Recording({"q": ["v"], "o": ["v"]}, dt=0.1), Schedule(5.0, {"x": np.array([[1.0, 2.0]])})
+    for run in (Brian2Simulator(net, target="numpy").run(schedule, recording),
+                TorchSimulator(net, dtype="float64").run(schedule, recording)):
+        o, q = (run.traces[k].values.reshape(-1, 2) for k in ("o.v", "q.v"))
+        sent = o if delay == 0 else np.vstack([np.zeros((1, 2)), o[:-1]])
+        expected, v = [], np.zeros(2)
+        for n in range(len(o)):
+            v = v + 0.1 * (sent[n] - v)
+            expected.append(v)
+        assert o[-1].min() > 0.1  # the LIF fires and o integrates its spikes
+        np.testing.assert_allclose(q, expected, rtol=0, atol=1e-12)

@@ -5,8 +5,13 @@ summed input of this step (docs/equations.md):
     LIF      v <- v + dt/tau (v_leak - v + r x)                    spike if v > v_threshold: v <- v_reset
     CubaLIF  I <- I + dt/tau_syn (w_in x - I);  v <- v + dt/tau_mem (v_leak - v + r I)   (then as LIF)
     IF       v <- v + dt r x                                        (then as LIF; r in 1/ms)
-    LI       v <- v + dt/tau (v_leak - v + r x)                     no spikes: a read-out that sends nothing
+    LI       v <- v + dt/tau (v_leak - v + r x)                     no spikes: sends v ("value")
+    Threshold  v <- x                                               spike if v > v_threshold (no memory)
     PoissonInput  a spike with probability rate dt per step (the schedule's rates, in Hz)
+    EscapeNoise   m <- -phi^-1(w / c) if w < c, else -M              w ~ U[0, 1) per step; sends m
+
+A Threshold unit at v_threshold = 0 that reads x + m fires with probability c phi(x) per
+step: EscapeNoise carries an escape-noise neuron's randomness into a deterministic graph.
 
 This is Norse's discretisation (lif_box, li_box and iaf feed-forward steps; CubaLIF's v
 reads this step's I), which the torch steps call. Parameters are numbers or one value per
@@ -19,7 +24,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .base import Brian2Group, Model, TorchGroup
+from .base import Brian2Group, Model, Signal, TorchGroup, check_number
 
 TIME_CONSTANTS = ("tau", "tau_mem", "tau_syn")
 
@@ -70,10 +75,10 @@ class Neuron(Model):
         events, summed = ctx.events("input"), ctx.input("input")
         x = " + ".join([names["bias"], *([summed] if summed != "0" else []), *([events] if events else [])])
         step = self.STEP.format(**names) + (f"\n{events} = 0" if events else "")
-        spiking = bool(self.signals)
         return Brian2Group([*(f"{v} : 1" for v in self.START), f"x = {x} : 1"], update=step,
-                           threshold=f"v > {names['v_threshold']}" if spiking else None,
-                           reset=f"v = {names['v_reset']}" if spiking else None,
+                           threshold=f"v > {names['v_threshold']}" if self.events else None,
+                           reset=f"v = {names['v_reset']}" if "v_reset" in names else ("" if self.events else None),
+                           signals={} if self.events else {s: Signal("v", "v") for s in self.signals},
                            quantities={"value": "v"},
                            initial={v: self.initial(ctx.pop.size)[v] for v in self.START})
 
@@ -86,8 +91,8 @@ class Neuron(Model):
 
         zeros = ctx.zeros()
         initial = {var: zeros + (p[start] if start in p else float(start)) for var, start in self.START.items()}
-        signals = {"spikes": lambda s: s["spikes"]} if self.signals else {}
-        if self.signals:
+        signals = {name: (lambda s: s["spikes"]) if self.events else (lambda s: s["v"]) for name in self.signals}
+        if self.events:
             initial["spikes"] = ctx.zeros()
         return TorchGroup(initial, step, signals, {"value": lambda s: s["v"]})
 
@@ -175,14 +180,15 @@ class IF(Neuron):
 
 @dataclass(frozen=True)
 class LI(Neuron):
-    """Leaky integrator (no spikes, a read-out): tau dv/dt = v_leak - v + r x."""
+    """Leaky integrator (no spikes; a read-out, or a synaptic trace that sends v):
+    tau dv/dt = v_leak - v + r x."""
 
     tau: object
     r: object = 1.0
     v_leak: object = 0.0
     bias: object = 0.0
 
-    signals = ()
+    signals = ("value",)
     events = False
     STEP = "v = v + dt*({v_leak} - v + {r}*x)/{tau}"
     START = {"v": "v_leak"}
@@ -197,6 +203,79 @@ class LI(Neuron):
             return {"v": v}
 
         return step
+
+
+@dataclass(frozen=True)
+class Threshold(Neuron):
+    """Threshold unit, NIR's Threshold: v = x (no memory), a spike when v > v_threshold."""
+
+    v_threshold: object = 0.0
+    bias: object = 0.0
+
+    STEP = "v = x"
+    START = {"v": 0.0}
+
+    def torch_step(self, p, dt):
+        def step(x, s):
+            return {"v": x, "spikes": (x > p["v_threshold"]).to(x.dtype)}
+
+        return step
+
+
+@dataclass(frozen=True)
+class EscapeNoise(Model):
+    """An escape-noise neuron's randomness as a shift of a threshold at 0: with
+    w ~ U[0, 1) per neuron and step (stream "spikes") and c the chance of a spike per
+    step at phi = 1,
+
+        m = -phi^-1(q),  q = clip(w / c, EPS, 1 - EPS),   if w < c
+        m = -M                                            otherwise
+
+    so x + m > 0 exactly when w < c phi(x) (phi increasing: logistic or hard_sigmoid;
+    the clip changes the answer only where phi(x) < EPS or > 1 - EPS). Sends m ("value")."""
+
+    activation: str = "logistic"
+    chance: float = 1.0
+
+    signals = ("value",)
+    EPS, M = 1e-12, 1e6
+    INVERSE = {"logistic": "log(({q})/(1.0 - ({q})))", "hard_sigmoid": "6.0*(({q}) - 0.5)"}
+
+    def __post_init__(self):
+        if self.activation not in self.INVERSE:
+            raise ValueError(f"EscapeNoise: activation must be one of {sorted(self.INVERSE)} (a rate in [0, 1] "
+                             f"with an inverse), got {self.activation!r}")
+        check_number("EscapeNoise", "chance", self.chance, strict=True)
+        if self.chance > 1:
+            raise ValueError(f"EscapeNoise: chance is a probability per step, at most 1, got {self.chance!r}")
+
+    def draw_streams(self, noise) -> tuple:
+        return ("spikes",)
+
+    def recordable(self, fed, noise):
+        return ("m",)
+
+    def brian2(self, ctx) -> Brian2Group:
+        c = ctx.const("chance", self.chance)
+        q = f"clip(w_draw/{c}, {self.EPS!r}, {1 - self.EPS!r})"
+        update = (f"w_draw = {ctx.uniform('spikes')}\n"
+                  f"m = -({self.INVERSE[self.activation].format(q=q)}) - {self.M!r}*int(w_draw >= {c})")
+        return Brian2Group(["w_draw : 1", "m : 1"], update=update, signals={"value": Signal("m", "m")},
+                           quantities={"value": "m"})
+
+    def torch(self, ctx) -> TorchGroup:
+        import torch
+
+        c = self.chance
+        inverse = {"logistic": lambda q: torch.log(q / (1.0 - q)), "hard_sigmoid": lambda q: 6.0 * (q - 0.5)}
+        inv = inverse[self.activation]
+
+        def step(s, ports, data, draws):
+            w = draws["spikes"]
+            return {"m": -inv((w / c).clamp(self.EPS, 1 - self.EPS)) - self.M * (w >= c).to(w.dtype)}
+
+        value = lambda s: s["m"]  # noqa: E731
+        return TorchGroup({"m": ctx.zeros()}, step, {"value": value}, {"value": value}, draws={"spikes": "uniform"})
 
 
 @dataclass(frozen=True)
