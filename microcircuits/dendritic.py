@@ -104,7 +104,7 @@ class MicrocircuitConfig:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if self.pal_noise not in PhaselessAlignment.NOISES:
             raise ValueError(f"pal_noise must be one of {PhaselessAlignment.NOISES}, got {self.pal_noise!r}")
-        if self.pal_noise == "spikes" and self.neuron != "spiking":
+        if self.feedback == "pal" and self.pal_noise == "spikes" and self.neuron != "spiking":
             raise ValueError('pal_noise = "spikes" needs neuron = "spiking" (a rate neuron has no spike noise)')
 
     @classmethod
