@@ -104,6 +104,7 @@ class Trained:
     cfg: object  # MicrocircuitConfig
     weights: list[np.ndarray]  # W_1 .. W_N
     task: object  # tasks.Task
+    test_accuracy: float | None = None  # the run's final test accuracy, if it measured one
 
 
 def load_trained(path) -> Trained:
@@ -126,7 +127,7 @@ def load_trained(path) -> Trained:
             raise ValueError(f"{path}: W{l} has shape {w.shape}, but layers {cfg.layers} need "
                              f"{(cfg.layers[l], cfg.layers[l - 1])}")
     task = tasks.load_task(config["task"], cfg, config["run"]["seed"])
-    return Trained(config, cfg, weights, task)
+    return Trained(config, cfg, weights, task, results["summary"].get("final", {}).get("test_accuracy"))
 
 
 def rate_predictions(cfg, weights, x) -> np.ndarray:

@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-NEURON_MODELS = ("LIF", "CubaLIF", "IF", "LI")
+NEURON_MODELS = ("LIF", "CubaLIF", "IF", "LI", "Threshold")
 """Neuron models a target may list, by their NIR node names."""
 
 _FOLDER = Path(__file__).parent
