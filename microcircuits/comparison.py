@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from neurosim.recording import strict_json
+
 from .sweep import mean_sem, metric_over_seeds, plot_over_seeds, run_sweep
 
 MODES = {
@@ -41,7 +43,7 @@ def compare_modes(config: dict, seeds, out, modes=tuple(MODES), title: str = "")
                     "angle(B_1, W_2^T) (deg)", title)
     plot_over_seeds({m: (p, "angle_dW1_BP") for m, p in paths.items()}, out / "update_angles.png",
                     "angle(dW_1, dW_1^BP) (deg)", title)
-    (out / "summaries.json").write_text(json.dumps(runs, indent=1))
+    (out / "summaries.json").write_text(json.dumps(strict_json(runs), indent=1, allow_nan=False))
     table = "\n".join(rows)
     (out / "table.md").write_text(table + "\n")
     return table

@@ -188,9 +188,10 @@ class _Replica:
         error = DivergenceError(result.divergence, result) if result.divergence is not None else None
         metrics = compute_metrics(result, self.task, self.schedule, self.starts, self.cfg, self.out)
         summary = make_summary(config, self.cfg, result, metrics, wall)
+        status, detail = ("complete", "") if error is None else ("diverged", str(error))
         write_results(self.out_dir / "results.h5", config=config, result=result, metrics=metrics, summary=summary,
-                      status="complete" if error is None else f"diverged: {error}")
-        write_summary(self.out_dir / "summary.json", summary)
+                      status=status, detail=detail)
+        write_summary(self.out_dir / "summary.json", summary, status, detail)
         from .plots import plot_run
 
         plot_run(self.out_dir / "results.h5", self.out_dir)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim.config import load_config, merge
-from neurosim.recording import read_results
+from neurosim.recording import read_results, strict_json
 
 from .runners import make_config, run_experiment
 from .sweep import mean_sem
@@ -134,7 +134,7 @@ def compare_principles(spec: dict, seeds, out, tasks=None, workers: int = 2, reu
     for (t, m, _), result in zip(keys, results):
         runs[t][m].append(result)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summaries.json").write_text(json.dumps(runs, indent=1))
+    (out / "summaries.json").write_text(json.dumps(strict_json(runs), indent=1, allow_nan=False))
     tables = []
     for task in tasks:
         tables.append(f"### {task}\n\n" + task_table(runs[task]))

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import activations
-from neurosim.recording import RunResult, Trace, write_results, write_summary
+from neurosim.recording import BOUND, RunResult, Trace, within_bound, write_results, write_summary
 
 from . import baselines, rate_models
 from .defaults import BACKENDS, DEFAULTS, overlay
@@ -190,7 +190,7 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict:
 
     t0 = time.perf_counter()
     evaluate()
-    status = "complete"
+    status, detail = "complete", ""
     for epoch in range(epochs):
         order = rng.permutation(len(task.train_x))
         x, y = task.train_x[order], task.train_y[order]
@@ -207,9 +207,9 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict:
             weights.update(result.final_weights)
             for key in totals:
                 totals[key] += getattr(result, key)
-        bad = [k for k, w in weights.items() if not np.all(np.isfinite(w))]
+        bad = [k for k, w in weights.items() if not np.all(within_bound(w))]
         if bad:
-            status = f"diverged: weights {bad} have NaN or inf after epoch {epoch + 1}"
+            status, detail = "diverged", f"weights {bad} have NaN, inf or |w| > {BOUND:g} after epoch {epoch + 1}"
             break
         evaluate()
         acc = f"test accuracy {history['test_accuracy'][-1]:.4f}, " if history["test_accuracy"] else ""
@@ -228,9 +228,9 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict:
         "steps_per_s": totals["steps"] / totals["run_time_s"] if totals["run_time_s"] > 0 else float("nan"),
         "final": final,
     }
-    _write(out_dir, config, summary, weights, history, extra, totals, wall, status)
+    _write(out_dir, config, summary, weights, history, extra, totals, wall, status, detail)
     if status != "complete":
-        raise RuntimeError(f"{model} run {status}; results so far are in {out_dir}")
+        raise RuntimeError(f"{model} run {status}: {detail}; results so far are in {out_dir}")
     return summary
 
 
@@ -251,10 +251,10 @@ def _simulator(net, run: dict, seed: int):
 
 
 def _write(out_dir: Path, config: dict, summary: dict, weights: dict, history: dict, extra: dict, totals: dict,
-           wall: float, status: str) -> None:
+           wall: float, status: str, detail: str) -> None:
     """summary.json, weights.npz, curve.png and results.h5 (metrics at each test: times
     in simulated ms, or the epoch for "mlp")."""
-    write_summary(out_dir / "summary.json", summary)
+    write_summary(out_dir / "summary.json", summary, status, detail)
     np.savez(out_dir / "weights.npz", **weights)
     times = np.asarray(history["times"], dtype=float)
     metrics = {"test_mse": Trace(times, np.asarray(history["test_mse"]))}
@@ -263,7 +263,7 @@ def _write(out_dir: Path, config: dict, summary: dict, weights: dict, history: d
     metrics.update({k: Trace(times[:len(v)], np.asarray(v)) for k, v in extra.items()})
     result = RunResult({}, weights, {}, totals["sim_time_ms"], totals["steps"], wall, totals["run_time_s"])
     write_results(out_dir / "results.h5", config=config, result=result, metrics=metrics, summary=summary,
-                  status=status)
+                  status=status, detail=detail)
     _plot_curve(out_dir / "curve.png", summary, history)
 
 

@@ -18,6 +18,9 @@ import h5py
 import numpy as np
 
 SUMMARY_KEYS = ("model", "rule", "backend", "seed", "sim_time_ms", "wall_time_s", "steps_per_s", "final")
+# How a run ended: only "complete" has final weights and metrics; "diverged" names the
+# population, variable and time in its detail, "failed" the error.
+STATUSES = ("complete", "interrupted", "diverged", "failed")
 VERSIONED = ("neurosim", "numpy", "brian2", "h5py", "scipy", "torch", "norse", "nir")
 
 
@@ -46,14 +49,37 @@ class Recording:
         return self.every.get(population, self.dt)
 
 
+# A state variable or weight whose magnitude passes BOUND (or is NaN or inf) has diverged.
+BOUND = 1e12
+
+
+def within_bound(values) -> np.ndarray:
+    """True where |value| <= BOUND (False for NaN and inf)."""
+    return np.abs(np.asarray(values, dtype=float)) <= BOUND
+
+
 @dataclass
 class Divergence:
+    """Where and when a run diverged: a population's state variable, or a projection's
+    weight ("w"); `beyond`: the value is finite but past BOUND (else NaN or inf)."""
+
     population: str
     time_ms: float
+    variable: str = ""
+    kind: str = "population"
+    beyond: bool = False
+
+    @classmethod
+    def of(cls, key: str, values, time_ms: float) -> "Divergence":
+        """From a trace or state key ("P1.u", or "w:W1" for a weight) and its bad values."""
+        kind, name, variable = ("projection", key[2:], "w") if key.startswith("w:") else \
+            ("population", *(key.split(".", 1) + [""])[:2])
+        return cls(name, float(time_ms), variable, kind, bool(np.all(np.isfinite(values))))
 
     def __str__(self):
-        return (f"dynamics diverged: population {self.population} has NaN or inf at "
-                f"t = {self.time_ms:g} ms")
+        what = f"|{self.variable or 'value'}| > {BOUND:g}" if self.beyond else "NaN or inf"
+        where = f" in {self.variable}" if self.variable and not self.beyond else ""
+        return f"dynamics diverged: {self.kind} {self.population} has {what}{where} at t = {self.time_ms:g} ms"
 
 
 class DivergenceError(RuntimeError):
@@ -108,18 +134,18 @@ class RunResult:
         return self.steps / self.run_time_s if self.run_time_s > 0 else float("nan")
 
     def first_divergence(self) -> Divergence | None:
-        """Earliest recorded non-finite value of a population, or a bad final state."""
+        """Earliest recorded state variable or weight that is NaN, inf or past BOUND, or
+        else a final state or weight that is."""
         first = None
         for key, trace in self.traces.items():
-            if key.startswith("w:"):
-                continue
-            rows = np.flatnonzero(~np.all(np.isfinite(trace.values.reshape(len(trace.times), -1)), axis=1))
+            rows = np.flatnonzero(~np.all(within_bound(trace.values.reshape(len(trace.times), -1)), axis=1))
             if len(rows) and (first is None or trace.times[rows[0]] < first.time_ms):
-                first = Divergence(key.split(".")[0], float(trace.times[rows[0]]))
+                first = Divergence.of(key, trace.values[rows[0]], trace.times[rows[0]])
         if first is None:
-            for key, value in self.final_state.items():
-                if not np.all(np.isfinite(value)):
-                    return Divergence(key.split(".")[0], self.sim_time_ms)
+            finals = [*self.final_state.items(), *((f"w:{k}", w) for k, w in self.final_weights.items())]
+            for key, value in finals:
+                if not np.all(within_bound(value)):
+                    return Divergence.of(key, value, self.sim_time_ms)
         return first
 
 
@@ -166,17 +192,19 @@ def library_versions() -> dict[str, str]:
 
 
 def write_results(path, *, config: dict, result: RunResult, metrics: dict[str, Trace],
-                  summary: dict, status: str = "complete") -> None:
+                  summary: dict, status: str = "complete", detail: str = "") -> None:
     """One HDF5 file: /config (JSON), /metrics/<name>/{times,values}, /traces/<key>/...,
     /final_weights/<proj>, /final_state/<pop.var>, /spikes/<pop>/{times,indices,samples},
-    /versions; attributes status, summary."""
+    /versions; attributes status (one of STATUSES), status_detail, summary (strict JSON)."""
+    _check_status(status)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     with h5py.File(tmp, "w") as f:
         f.attrs["status"] = status
+        f.attrs["status_detail"] = detail
         f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        f.attrs["summary"] = json.dumps(summary)
+        f.attrs["summary"] = json.dumps(strict_json(summary), allow_nan=False)
         f.create_dataset("config", data=json.dumps(config, default=_jsonable))
         for group_name, traces in (("metrics", metrics), ("traces", result.traces)):
             group = f.create_group(group_name)
@@ -216,6 +244,7 @@ def read_results(path) -> dict:
 def _read_open(f) -> dict:
     out = {
         "status": str(f.attrs["status"]),
+        "status_detail": str(f.attrs.get("status_detail", "")),
         "summary": json.loads(f.attrs["summary"]),
         "config": json.loads(f["config"][()]),
         "versions": dict(f["versions"].attrs),
@@ -229,11 +258,36 @@ def _read_open(f) -> dict:
     return out
 
 
-def write_summary(path, summary: dict) -> None:
+def write_summary(path, summary: dict, status: str = "complete", detail: str = "") -> None:
+    """summary.json: the summary with its status (and detail), as strict JSON (a NaN or
+    infinite number becomes null), written whole or not at all."""
     missing = [k for k in SUMMARY_KEYS if k not in summary]
     if missing:
         raise ValueError(f"summary lacks keys {missing}")
-    Path(path).write_text(json.dumps(summary, indent=2, default=_jsonable) + "\n")
+    _check_status(status)
+    data = {"status": status, **({"status_detail": detail} if detail else {}), **summary}
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(strict_json(data), indent=2, allow_nan=False) + "\n")
+    tmp.replace(path)
+
+
+def strict_json(value):
+    """value with numpy arrays and numbers as lists and numbers, and every NaN or
+    infinite float as None: what strict JSON can hold."""
+    if isinstance(value, dict):
+        return {str(k): strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [strict_json(v) for v in value]
+    if isinstance(value, (np.generic, float, int, bool, str)) or value is None:
+        value = value.item() if isinstance(value, np.generic) else value
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+    return _jsonable(value)
+
+
+def _check_status(status: str) -> None:
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
 
 
 def _jsonable(value):

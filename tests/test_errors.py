@@ -91,7 +91,8 @@ def test_divergence_names_population_and_time_and_keeps_the_recording():
     schedule = Schedule(1.0, {"x": np.ones((100, 1)), "P2.target": np.zeros((100, 1))},
                         {"P2.target": np.zeros(100)})
     sim = Brian2Simulator(_exploding_network(), target="numpy", check_every_ms=5.0)
-    with pytest.raises(DivergenceError, match=r"population P\d has NaN or inf at t = [\d.]+ ms") as info:
+    diverged = r"population P\d has (NaN or inf in \w+|\|\w+\| > 1e\+12) at t = [\d.]+ ms"
+    with pytest.raises(DivergenceError, match=diverged) as info:
         sim.run(schedule, Recording({"P1": ["u_breve"]}, dt=1.0))
     err = info.value
     assert err.divergence.time_ms < 100.0  # stopped early, not at the end of the schedule
@@ -110,8 +111,12 @@ def test_a_diverged_experiment_still_writes_its_results(tmp_path):
     with pytest.raises(DivergenceError):
         run_experiment(config, tmp_path)
     results = read_results(tmp_path / "results.h5")
-    assert results["status"].startswith("diverged")
-    assert json.loads((tmp_path / "summary.json").read_text())["rule"] == "fa"
+    assert results["status"] == "diverged"
+    assert "population " in results["status_detail"] and " at t = " in results["status_detail"]
+    text = (tmp_path / "summary.json").read_text()
+    summary = json.loads(text, parse_constant=lambda c: pytest.fail(f"summary.json holds {c}: not strict JSON"))
+    assert summary["rule"] == "fa" and summary["status"] == "diverged"
+    assert summary["status_detail"] == results["status_detail"]
 
 
 def test_a_truncated_results_file_is_refused(tmp_path):
@@ -153,3 +158,35 @@ def test_replayed_noise_must_fit_the_run():
         Brian2Simulator(net, target="numpy", noise={"P1": np.zeros((5, 3))}).run(schedule)
     with pytest.raises(ValueError, match="has no noise source"):
         Brian2Simulator(net, noise={"P2": np.zeros((20, 1))})
+
+
+def test_summary_json_is_strict_json_with_its_status(tmp_path):
+    """NaN and infinite numbers become null (Python's json would write NaN and Infinity);
+    the status comes first and must be one of the four."""
+    from neurosim.recording import write_summary
+
+    summary = {"model": "m", "rule": "r", "backend": "b", "seed": np.int64(1), "sim_time_ms": 1.0,
+               "wall_time_s": 1.0, "steps_per_s": float("nan"),
+               "final": {"mse": float("inf"), "curve": np.array([0.5, -np.inf]), "angles": [np.float32(3.0)]}}
+    write_summary(tmp_path / "summary.json", summary, "diverged", "population P1 has NaN or inf at t = 2 ms")
+    data = json.loads((tmp_path / "summary.json").read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert list(data)[:2] == ["status", "status_detail"] and data["status"] == "diverged"
+    assert data["steps_per_s"] is None and data["final"] == {"mse": None, "curve": [0.5, None], "angles": [3.0]}
+    assert data["seed"] == 1
+    with pytest.raises(ValueError, match=r"status must be one of \('complete', 'interrupted', 'diverged', 'failed'\)"):
+        write_summary(tmp_path / "summary.json", summary, "done")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the metrics of the huge potentials overflow
+@pytest.mark.parametrize("backend", ["torch", "brian2"])
+def test_runaway_weights_stop_the_run_as_diverged(tmp_path, backend):
+    """eta_fw = 1e200 sends weights and potentials past BOUND without a NaN: the run
+    stops, says which population and variable, and its files say `diverged`."""
+    config = {"network": {"layers": [4, 10, 2], "feedback": "fa", "dt": 0.1, "eta_fw": [1e200, 1e200]},
+              "task": {"name": "teacher_student", "epochs": 1, "n_train": 20, "n_test": 10},
+              "run": {"backend": backend, **({"target": "numpy"} if backend == "brian2" else {})}}
+    with pytest.raises(DivergenceError, match=r"population P\d has \|\w+\| > 1e\+12 at t = "):
+        run_experiment(config, tmp_path, log=lambda *a: None)
+    results = read_results(tmp_path / "results.h5")
+    assert results["status"] == "diverged" and "> 1e+12" in results["status_detail"]
+    assert json.loads((tmp_path / "summary.json").read_text(), parse_constant=pytest.fail)["status"] == "diverged"
