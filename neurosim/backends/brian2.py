@@ -34,7 +34,7 @@ import numpy as np
 from ..network import Network, implemented, structure
 from ..noise import check_replayed, replay_key
 from ..recording import (Divergence, DivergenceError, Recording, RunResult, SpikeTrain, Trace, append_final,
-                         check_recording)
+                         check_recording, within_bound)
 from ..schedule import Schedule
 from . import standalone_cache, standalone_make
 
@@ -278,7 +278,7 @@ class Brian2Simulator:
             groups, synapses, monitors, timed, objects = self._build(schedule, recording, reset)
             divergence, holder = [], []
             if directory is None:
-                objects.append(self._divergence_watch(groups, divergence, holder))
+                objects.append(self._divergence_watch(groups, synapses, divergence, holder))
             elif progress:
                 objects.append(_standalone_progress(n_steps * net.dt))
             bnet = b2.Network(*objects)
@@ -468,13 +468,17 @@ class Brian2Simulator:
             _place(mon, SLOTS * net.order.index(name) + SPIKES)
         return monitors
 
-    def _divergence_watch(self, groups, found: list, holder: list):
-        """Every check_every_ms, stop the run at the first population whose state is NaN
-        or inf. It runs on the default clock, counts steps and takes no argument: an
-        operation on a clock of its own slows Brian2's loop by a third, and one that takes
-        the time builds a Quantity every step (both measured on CUBA)."""
+    def _divergence_watch(self, groups, synapses, found: list, holder: list):
+        """Every check_every_ms, stop the run at the first state variable or plastic
+        weight that is NaN, inf or past BOUND. It runs on the default clock, counts steps
+        and takes no argument: an operation on a clock of its own slows Brian2's loop by a
+        third, and one that takes the time builds a Quantity every step (both measured on
+        CUBA)."""
         b2, net = _b2(), self.network
-        watched = [(p.name, p.model.state) for p in net.populations if p.model.state]
+        watched = [(f"{p.name}.{v}", lambda p=p, v=v: getattr(groups[p.name], v)[:])
+                   for p in net.populations for v in p.model.state]
+        plastic = sorted({p.owner for p in net.projections if p.rule is not None and p.owner is not None})
+        watched += [(f"w:{owner}", lambda owner=owner: synapses[owner].w[:]) for owner in plastic]
         every, steps = max(1, round(self.check_every_ms / net.dt)), [0]
 
         @b2.network_operation(when="end")
@@ -482,9 +486,10 @@ class Brian2Simulator:
             steps[0] += 1
             if steps[0] % every:
                 return
-            for name, variables in watched:
-                if not all(np.all(np.isfinite(getattr(groups[name], v)[:])) for v in variables):
-                    found.append(Divergence(name, steps[0] * net.dt))
+            for key, read in watched:
+                values = np.asarray(read())
+                if not np.all(within_bound(values)):
+                    found.append(Divergence.of(key, values[~within_bound(values)], steps[0] * net.dt))
                     holder[0].stop()
                     return
 

@@ -30,7 +30,7 @@ import torch
 
 from ..network import Network, implemented, structure
 from ..noise import check_replayed, replay_key
-from ..recording import Divergence, DivergenceError, Recording, RunResult, SpikeTrain, Trace, check_recording
+from ..recording import BOUND, Divergence, DivergenceError, Recording, RunResult, SpikeTrain, Trace, check_recording
 from ..schedule import Schedule
 from .counter_rng import counter_normals, counter_uniforms, stream_key
 
@@ -415,16 +415,19 @@ class TorchSimulator:
         return out
 
     def _check_finite(self, state: NetworkState, diverged: list, t: float) -> bool:
-        """Mark replicas whose state became NaN or inf; True when all have."""
-        names = [p.name for p in self.network.populations if p.model.state]
-        if not names:
+        """Mark replicas where a state variable or owned weight became NaN, inf or passed
+        BOUND; True when all have."""
+        keys = [f"{p.name}.{v}" for p in self.network.populations for v in p.model.state] + \
+            [f"w:{name}" for name in state.w]
+        if not keys:
             return False
-        finite = torch.stack([torch.stack([torch.isfinite(state.pops[n][v]).flatten(1).all(1)
-                                           for v in self.network.population(n).model.state]).all(0)
-                              for n in names]).cpu().numpy()  # (populations, R)
-        for i in range(self.replicas):
-            if diverged[i] is None and not finite[:, i].all():
-                diverged[i] = Divergence(names[int(np.argmin(finite[:, i]))], t)
+        values = [state.pops[k.split(".")[0]][k.split(".")[1]] if not k.startswith("w:") else state.w[k[2:]]
+                  for k in keys]
+        ok = torch.stack([(v.abs() <= BOUND).flatten(1).all(1) for v in values]).cpu().numpy()  # (keys, R)
+        for i in np.flatnonzero(~ok.all(0)):
+            if diverged[i] is None:
+                k = int(np.argmin(ok[:, i]))
+                diverged[i] = Divergence.of(keys[k], values[k][i].detach().cpu().numpy(), t)
         return all(d is not None for d in diverged)
 
     def _check_schedules(self, schedules) -> list[Schedule]:
