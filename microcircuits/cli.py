@@ -58,6 +58,16 @@ def cmd_map(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
 def _format_summary(s: dict) -> str:
     final = ", ".join(f"{k} = {v}" for k, v in s["final"].items())
     return (f"{s['model']}/{s['rule']} seed {s['seed']} on {s['backend']}: {s['sim_time_ms'] / 1000:g} s simulated in "
@@ -93,7 +103,7 @@ def main(argv=None) -> int:
     export.add_argument("results", help="results.h5 of a run")
     export.add_argument("--format", choices=["nir", "pynn"], required=True)
     export.add_argument("--out", required=True, help="file to write (NIR: HDF5; PyNN: a Python script)")
-    export.add_argument("--samples", type=int, default=100, help="PyNN: test samples the script runs")
+    export.add_argument("--samples", type=_positive_int, default=100, help="PyNN: test samples the script runs")
     export.set_defaults(func=cmd_export)
     mapping = sub.add_parser("map", help="map a trained network onto a chip: quantise, place, check, report")
     mapping.add_argument("results", help="results.h5 of a run")

@@ -115,8 +115,16 @@ def load_trained(path) -> Trained:
 
     results = read_results(path)
     if results["status"] != "complete":
-        raise ValueError(f"{path}: the run did not complete (status {results['status']!r}); its weights are not final")
+        detail = f": {results['status_detail']}" if results["status_detail"] else ""
+        raise ValueError(f"{path}: the run did not complete (status {results['status']!r}{detail}); its weights are "
+                         "not final")
     config = results["config"]
+    if config.get("model") != "dendritic":
+        raise ValueError(f"{path}: a {config.get('model')!r} run; export and map take the results of a dendritic "
+                         "microcircuit (model = \"dendritic\")")
+    if config["task"]["name"] not in tasks.CLASSIFICATION:
+        raise ValueError(f"{path}: the run learned {config['task']['name']!r}, not a classification task "
+                         f"({', '.join(tasks.CLASSIFICATION)}): there is no class read-out to export or map")
     cfg = dendritic.MicrocircuitConfig.from_dict(config["network"])
     missing = [f"W{l}" for l in range(1, cfg.n_layers + 1) if f"W{l}" not in results["final_weights"]]
     if missing:

@@ -39,6 +39,9 @@ class Task:
         return (self.test_x if len(self.test_x) else self.train_x)[:n]
 
 
+CLASSIFICATION = ("yinyang", "digits")  # the tasks with classes (a read-out to export and map)
+
+
 def load_task(task: dict, cfg: dendritic.MicrocircuitConfig, seed: int) -> Task:
     """The data of a config's [task] for a network with cfg.layers (only cfg.layers is
     read, so every model's config serves)."""

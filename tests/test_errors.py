@@ -190,3 +190,22 @@ def test_runaway_weights_stop_the_run_as_diverged(tmp_path, backend):
     results = read_results(tmp_path / "results.h5")
     assert results["status"] == "diverged" and "> 1e+12" in results["status_detail"]
     assert json.loads((tmp_path / "summary.json").read_text(), parse_constant=pytest.fail)["status"] == "diverged"
+
+
+def test_export_and_map_refuse_what_they_cannot_convert(tmp_path, capsys):
+    """A regression run, another model's run and a bad --samples: one line naming why, exit 2."""
+    from neurosim.config import load_config, merge
+
+    regression = {"network": {"layers": [4, 5, 2], "dt": 0.1},
+                  "task": {"name": "teacher_student", "epochs": 1, "n_train": 5, "n_test": 5},
+                  "run": {"target": "numpy"}}
+    run_experiment(regression, tmp_path / "ts", log=lambda *a: None)
+    mlp = merge(load_config("examples/mlp_bp_digits.toml"), {"task": {"epochs": 1, "n_train": 20, "n_test": 20}})
+    run_experiment(mlp, tmp_path / "mlp", log=lambda *a: None)
+    for run, why in (("ts", "learned 'teacher_student', not a classification task (yinyang, digits)"),
+                     ("mlp", "a 'mlp' run; export and map take the results of a dendritic microcircuit")):
+        assert main(["map", str(tmp_path / run / "results.h5"), "--target", "loihi2"]) == 2
+        assert why in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["export", str(tmp_path / "ts" / "results.h5"), "--format", "pynn", "--out", "x.py", "--samples", "-5"])
+    assert "--samples: must be a positive integer, got -5" in capsys.readouterr().err
