@@ -1,8 +1,10 @@
 """The config every runner starts from: DEFAULTS, the sections `model`, `network`,
 `task` and `run` with their default values (a runner may change or add some: the rate
-runner's [run] has `batch`), the BACKENDS a run may name, and `overlay`, which lays a
-user's config over a runner's defaults."""
+runner's [run] has `batch`), the BACKENDS a run may name, the SCHEMA of [task] and [run],
+and `overlay`, which lays a user's config over a runner's defaults and checks it."""
 import copy
+
+from neurosim.schema import Setting, check_section
 
 DEFAULTS = {
     "model": "dendritic",
@@ -15,6 +17,22 @@ DEFAULTS = {
             "device": "cpu", "dtype": "float64", "compile": None},
 }
 BACKENDS = ("brian2", "torch")
+# What [task] and [run] may hold (neurosim.schema); the runners check the rest (task names
+# per model, what a backend can run).
+SCHEMA = {
+    "task": {"name": Setting("str"), "epochs": Setting("int", low=0), "t_pres": Setting("float", low=0, above=True),
+             "n_train": Setting("int", low=1, none=True), "n_test": Setting("int", low=1, none=True),
+             "target_on": Setting("float"), "target_off": Setting("float"),
+             "teacher_layers": Setting("ints", low=1, none=True), "teacher_init": Setting("floats", low=0, above=True),
+             "teacher_activation": Setting("strs", none=True), "mismatch_every": Setting("int", low=1),
+             "settle": Setting("float", low=0), "test_every": Setting("int", low=1),
+             "record_every": Setting("int", low=1, none=True)},
+    "run": {"backend": Setting("str", choices=BACKENDS),
+            "target": Setting("str", choices=("cython", "numpy", "cpp_standalone")), "seed": Setting("int", low=0),
+            "replicas": Setting("int", low=1), "device": Setting("str"),
+            "dtype": Setting("str", choices=("float32", "float64")), "compile": Setting("bool", none=True),
+            "batch": Setting("int", low=1)},
+}
 
 
 def overlay(config: dict, user: dict) -> dict:
@@ -33,4 +51,6 @@ def overlay(config: dict, user: dict) -> dict:
             if unknown:
                 raise ValueError(f"unknown keys in [{section}]: {unknown}; known: {sorted(config[section])}")
         config[section].update(copy.deepcopy(values))
+    for section, settings in SCHEMA.items():
+        check_section(section, config[section], settings)
     return config

@@ -23,13 +23,14 @@ spike-based quantities; the structure, the weights and the settings are the same
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from neurosim.models.dendritic import interneuron, output_pyramidal, pyramidal
 from neurosim.models.rate import Input
 from neurosim.network import Network, Population, Projection
+from neurosim import schema
 from neurosim.noise import OUNoise
 from neurosim.rules import DendriticPrediction, PhaselessAlignment, Silencing
 
@@ -109,11 +110,8 @@ class MicrocircuitConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "MicrocircuitConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown microcircuit settings {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        """From a config's [network]: unknown keys and values of the wrong type are errors."""
+        return schema.from_dict(cls, values)
 
     @property
     def n_layers(self) -> int:

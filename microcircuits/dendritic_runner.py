@@ -25,7 +25,7 @@ from neurosim.recording import DivergenceError, Recording, Trace, write_results,
 from neurosim.schedule import Schedule
 
 from . import dendritic
-from .defaults import BACKENDS, DEFAULTS, overlay
+from .defaults import DEFAULTS, overlay
 from .metrics import accuracy, alignment_target, angle_deg, backprop_updates, mean_field_apical
 from .tasks import TASKS, Task, load_task
 
@@ -38,11 +38,6 @@ def make_config(user: dict) -> dict:
     dendritic.MicrocircuitConfig.from_dict(config["network"])  # validates [network]
     if config["task"]["name"] not in TASKS:
         raise ValueError(f"task.name must be one of {TASKS}, got {config['task']['name']!r}")
-    run = config["run"]
-    if run["backend"] not in BACKENDS:
-        raise ValueError(f"run.backend {run['backend']!r} is not available; choose one of {BACKENDS}")
-    if not (isinstance(run["replicas"], int) and run["replicas"] >= 1):
-        raise ValueError(f"run.replicas must be a positive integer, got {run['replicas']!r}")
     return config
 
 

@@ -8,12 +8,11 @@ weights, and the training schedule. Each principle module gives
 so that the experiment runner treats them alike (microcircuits.rate_runner)."""
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
 
-from neurosim import activations
+from neurosim import activations, schema
 from neurosim.schedule import Schedule
 
 
@@ -39,12 +38,8 @@ def check_config(cfg, times=("dt", "t_pres"), fastest: float | None = None) -> N
 
 
 def from_dict(cls, values: dict):
-    """cls(**values), naming unknown keys."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown keys in [network]: {unknown}; known: {sorted(known)}")
-    return cls(**values)
+    """cls(**values), naming unknown keys and values of the wrong type (neurosim.schema)."""
+    return schema.from_dict(cls, values)
 
 
 def feedforward(weights: list[np.ndarray], x, hidden: str, output: str) -> list[np.ndarray]:

@@ -39,7 +39,7 @@ from neurosim import activations
 from neurosim.recording import BOUND, RunResult, Trace, within_bound, write_results, write_summary
 
 from . import baselines, rate_models
-from .defaults import BACKENDS, DEFAULTS, overlay
+from .defaults import DEFAULTS, overlay
 from .tasks import Task, load_task, network_teacher_task
 
 MODELS = ("energy", "dfc", "inversion", "mlp")
@@ -113,17 +113,7 @@ def make_config(user: dict) -> dict:
     for key, why in UNUSED_TASK_KEYS.items():
         if task[key] != DEFAULTS["task"][key]:
             raise ValueError(f"task.{key} does not apply to model {model!r} ({why})")
-    epochs = task["epochs"]
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"task.epochs must be an integer >= 0, got {epochs!r}")
-    if run["backend"] not in BACKENDS:
-        raise ValueError(f"run.backend {run['backend']!r} is not available; choose one of {BACKENDS}")
-    seed = run["seed"]
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"run.seed must be an integer >= 0, got {seed!r}")
     batch = run["batch"]
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"run.batch must be a positive integer, got {batch!r}")
     if model != "mlp":
         if run["backend"] == "brian2" and batch != 1:
             raise ValueError(f"run.batch = {batch} needs run.backend = 'torch' (Brian2 presents one sample at a time)")

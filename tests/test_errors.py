@@ -26,9 +26,9 @@ def test_unknown_config_keys_are_named():
 
 
 def test_bad_run_settings_are_named():
-    with pytest.raises(ValueError, match="run.backend 'nest'"):
+    with pytest.raises(ValueError, match=r"run.backend must be one of \['brian2', 'torch'\], got 'nest'"):
         make_config({"run": {"backend": "nest"}})
-    with pytest.raises(ValueError, match="run.replicas must be a positive integer"):
+    with pytest.raises(ValueError, match="run.replicas must be an integer >= 1, got 0"):
         make_config({"run": {"backend": "torch", "replicas": 0}})
     assert make_config({"run": {"replicas": 4}})["run"]["replicas"] == 4  # Brian2 runs them one after another
 
@@ -209,3 +209,25 @@ def test_export_and_map_refuse_what_they_cannot_convert(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["export", str(tmp_path / "ts" / "results.h5"), "--format", "pynn", "--out", "x.py", "--samples", "-5"])
     assert "--samples: must be a positive integer, got -5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("network.prospective=\"false\"", "network.prospective must be true or false, got 'false'"),
+    ("task.epochs=1.5", "task.epochs must be an integer >= 0, got 1.5"),
+    ("task.epochs=true", "task.epochs must be an integer >= 0, got True"),
+    ("run.seed=1.5", "run.seed must be an integer >= 0, got 1.5"),
+    ("network.layers=[4.7, 30, 3.2]", "network.layers must be a list of integers, got [4.7, 30, 3.2]"),
+    ("network.dt=\"fast\"", "network.dt must be a number, got 'fast'"),
+    ("network.sigma=[0.1, 0.2]", "network.sigma must be a number, got [0.1, 0.2]"),
+    ("task.t_pres=0", "task.t_pres must be a number > 0, got 0"),
+    ("task.n_train=-5", "task.n_train must be an integer >= 1 (or unset), got -5"),
+    ("task.n_train=0", "task.n_train must be an integer >= 1 (or unset), got 0"),
+    ("run.compile=\"no\"", "run.compile must be true or false (or unset), got 'no'"),
+])
+def test_values_of_the_wrong_type_or_range_are_refused_not_converted(setting, message, tmp_path, capsys):
+    """The values a user found reinterpreted (truncated, or a string read as True): one
+    line naming the key, the value and what is allowed, exit 2, nothing run."""
+    assert main(["run", "examples/yinyang_bp.toml", "--set", setting, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"neurosim: error: {message}\n"
+    assert not (tmp_path / "out").exists()

@@ -37,7 +37,7 @@ def _run(model, out, run=None, **sections):
 def test_each_model_trains_and_writes_the_dendritic_summary_keys(model, tmp_path):
     summary = _run(model, tmp_path, run={"batch": 4} if model == "dfc" else None)
     assert set(summary) == DENDRITIC_KEYS and set(SUMMARY_KEYS) <= set(summary)
-    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    assert json.loads((tmp_path / "summary.json").read_text()) == {"status": "complete", **summary}
     for name in ("weights.npz", "curve.png", "results.h5"):
         assert (tmp_path / name).stat().st_size > 0
     final = summary["final"]
@@ -110,7 +110,7 @@ def test_epoch_metrics_hook_lands_in_final_as_lists(tmp_path, monkeypatch):
     ({"model": "mlp", "network": {"momentum": 0.9}}, "unknown keys in [network]: ['momentum']"),
     ({"model": "mlp", "network": {"rule": "pal"}}, "rule must be one of"),
     ({"model": "energy", "run": {"backend": "brian2", "batch": 4}}, "run.batch = 4 needs run.backend = 'torch'"),
-    ({"model": "energy", "run": {"batch": 0}}, "run.batch must be a positive integer"),
+    ({"model": "energy", "run": {"batch": 0}}, "run.batch must be an integer >= 1, got 0"),
     ({"model": "energy", "run": {"backend": "brian2", "target": "c++"}}, "run.target must be one of"),
     ({"model": "energy", "run": {"bach": 2}}, "unknown keys in [run]: ['bach']"),
     ({"model": "inversion", "task": {"name": "alignment"}}, "task.name must be one of"),
