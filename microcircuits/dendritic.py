@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from neurosim import schema
 from neurosim.models.dendritic import interneuron, output_pyramidal, pyramidal
 from neurosim.models.rate import Input
 from neurosim.network import Network, Population, Projection
-from neurosim import schema
 from neurosim.noise import OUNoise
 from neurosim.rules import DendriticPrediction, PhaselessAlignment, Silencing
 
