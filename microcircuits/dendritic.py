@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neurosim import schema
+from neurosim import activations, schema
 from neurosim.models.dendritic import interneuron, output_pyramidal, pyramidal
 from neurosim.models.rate import Input
 from neurosim.network import Network, Population, Projection
@@ -74,9 +74,7 @@ class MicrocircuitConfig:
     pal_noise: str = "ou"  # pal: what B correlates, the OU noise or (spiking) the neurons' own spike noise
 
     def __post_init__(self):
-        self.layers = [int(n) for n in self.layers]
-        if len(self.layers) < 2 or any(n < 1 for n in self.layers):
-            raise ValueError(f"layers must list at least two positive sizes, got {self.layers}")
+        self.layers = schema.layer_sizes(self.layers)
         n_layers, n_hidden = len(self.layers) - 1, len(self.layers) - 2
         for name, n in (("eta_fw", n_layers), ("eta_ip", n_hidden), ("eta_pi", n_hidden),
                         ("eta_bw", n_hidden), ("alpha", n_hidden)):
@@ -94,6 +92,7 @@ class MicrocircuitConfig:
                 raise ValueError(f"{name} must be > 0 ms, got {getattr(self, name)!r}")
         for name in ("init_w", "init_b"):
             _uniform_range(name, getattr(self, name))
+        activations.check(self.activation, "network.activation")
         if self.feedback not in FEEDBACK_MODES:
             raise ValueError(f"feedback must be one of {FEEDBACK_MODES}, got {self.feedback!r}")
         if self.sps not in SPS_MODES:

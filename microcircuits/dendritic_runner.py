@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim import activations
+from neurosim import activations, schema
 from neurosim.recording import DivergenceError, Recording, Trace, write_results, write_summary
 from neurosim.schedule import Schedule
 
@@ -35,7 +35,9 @@ def make_config(user: dict) -> dict:
     if user.get("model", "dendritic") != "dendritic":
         raise ValueError(f"unknown model {user['model']!r}; available: ['dendritic']")
     config = overlay(copy.deepcopy(DEFAULTS), user)
-    dendritic.MicrocircuitConfig.from_dict(config["network"])  # validates [network]
+    n = dendritic.MicrocircuitConfig.from_dict(config["network"]).layers  # validates [network]
+    weights = 4 * sum(a * b for a, b in zip(n, n[1:])) * config["run"]["replicas"]  # W, B, W^IP, B^PI
+    schema.check_memory(f"network.layers {n} with {config['run']['replicas']} replica(s)", 8 * 4 * weights)
     if config["task"]["name"] not in TASKS:
         raise ValueError(f"task.name must be one of {TASKS}, got {config['task']['name']!r}")
     return config
@@ -79,10 +81,14 @@ def build_schedule(task: Task, task_cfg: dict, out: str, n_out: int, seed: int) 
     """settle + epochs x [test (every test_every epochs), shuffled train] + test. Returns the
     schedule and the test blocks' first presentation indices."""
     t_pres, epochs, test_every = float(task_cfg["t_pres"]), int(task_cfg["epochs"]), int(task_cfg["test_every"])
-    if test_every < 1:
-        raise ValueError(f"task.test_every must be >= 1 epochs, got {test_every}")
     rng = np.random.default_rng(seed)
     n_test, n_train = len(task.test_x), len(task.train_x)
+    n_settle = int(round(float(task_cfg["settle"]) / t_pres))
+    n_tests = (epochs // test_every + 1 + (epochs % test_every > 0)) if n_test else 0  # as in the loop below
+    presentations = n_settle + epochs * n_train + n_tests * n_test
+    # the schedule's rows (x, target, gate, learn) and the recording, about as large
+    schema.check_memory(f"task.epochs, n_train and n_test make {presentations:,} presentations, whose schedule and "
+                        "recording", 2 * 8 * presentations * (task.train_x.shape[1] + 2 * n_out + 2))
     xs, ys, gate, learn, starts, pos = [], [], [], [], [], 0
 
     def block(x, y, target, plastic):
@@ -93,7 +99,6 @@ def build_schedule(task: Task, task_cfg: dict, out: str, n_out: int, seed: int) 
         learn.append(np.full(len(x), float(plastic)))
         pos += len(x)
 
-    n_settle = int(round(float(task_cfg["settle"]) / t_pres))
     if n_settle:
         block(task.train_x[np.arange(n_settle) % n_train], None, False, False)
     for epoch in range(epochs + 1):
@@ -119,7 +124,6 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict | list
     the CPU with run.compile unset compiles its step from COMPILE_FROM_STEPS steps."""
     config = make_config(config)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     run = config["run"]
     seeds = [int(run["seed"]) + i for i in range(run["replicas"])]
     task_cfg = config["task"]

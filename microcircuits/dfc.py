@@ -68,7 +68,7 @@ class Config:
 
     def __post_init__(self):
         check_config(self, ("tau_v", "tau_u", "tau_noise", "tau_hp", "t_pres", "dt"),
-                     fastest=min(self.tau_v, self.tau_u, self.tau_noise, self.tau_hp))
+                     constants=("tau_v", "tau_u", "tau_noise", "tau_hp"))
         if not isinstance(self.settle, bool):
             raise ValueError(f"settle must be true or false, got {self.settle!r}")
         if self.q_start not in ("random", "transpose"):

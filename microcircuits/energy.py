@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from neurosim import activations, schema
 from neurosim.models.rate import Input, Leaky
 from neurosim.network import Network, Population, Projection
 from neurosim.rules import Hebbian
 from neurosim.schedule import Schedule
-
-from neurosim import activations
 
 from .rate_models import forward_weights, from_dict, one_pass
 
@@ -45,9 +44,8 @@ class EnergyConfig:
     dt: float = 0.025
 
     def __post_init__(self):
-        self.layers = [int(n) for n in self.layers]
-        if len(self.layers) < 2 or any(n < 1 for n in self.layers):
-            raise ValueError(f"layers must list at least two positive sizes, got {self.layers}")
+        self.layers = schema.layer_sizes(self.layers)
+        activations.check(self.activation, "network.activation")
         for name in ("tau_x", "tau_e", "t_pres", "dt"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0 ms, got {getattr(self, name)!r}")

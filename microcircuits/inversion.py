@@ -45,7 +45,7 @@ class Config:
     dt: float = 0.01
 
     def __post_init__(self):
-        check_config(self, ("tau_f", "t_pres", "dt"), fastest=self.tau_f)
+        check_config(self, ("tau_f", "t_pres", "dt"), constants=("tau_f",))
         if self.feedback not in FEEDBACK:
             raise ValueError(f"feedback must be one of {FEEDBACK}, got {self.feedback!r}")
         for name in ("alpha", "eta"):

@@ -16,12 +16,10 @@ from neurosim import activations, schema
 from neurosim.schedule import Schedule
 
 
-def check_config(cfg, times=("dt", "t_pres"), fastest: float | None = None) -> None:
+def check_config(cfg, times=("dt", "t_pres"), constants: tuple = ()) -> None:
     """layers, activations and times (ms) of a principle's config; dt below the fastest
-    time constant and t_pres a whole number of steps."""
-    cfg.layers = [int(n) for n in cfg.layers]
-    if len(cfg.layers) < 2 or any(n < 1 for n in cfg.layers):
-        raise ValueError(f"layers must list at least two positive sizes, got {cfg.layers}")
+    of the time constants named in `constants` and t_pres a whole number of steps."""
+    cfg.layers = schema.layer_sizes(cfg.layers)
     for name in ("activation", "output_activation"):
         value = getattr(cfg, name, "linear")
         if value not in activations.NAMES:
@@ -30,8 +28,10 @@ def check_config(cfg, times=("dt", "t_pres"), fastest: float | None = None) -> N
         value = getattr(cfg, name)
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be > 0 ms, got {value!r}")
-    if fastest is not None and cfg.dt >= fastest:
-        raise ValueError(f"dt = {cfg.dt} ms must be below the fastest time constant ({fastest} ms)")
+    fastest = min(constants, key=lambda name: getattr(cfg, name), default=None)
+    if fastest is not None and cfg.dt >= getattr(cfg, fastest):
+        raise ValueError(f"dt = {cfg.dt} ms must be below the fastest time constant, {fastest} = "
+                         f"{getattr(cfg, fastest)} ms")
     steps = cfg.t_pres / cfg.dt
     if abs(steps - round(steps)) > 1e-9 * steps:
         raise ValueError(f"t_pres = {cfg.t_pres} ms is not a whole number of steps of dt = {cfg.dt} ms")

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim import activations
+from neurosim import activations, schema
 from neurosim.recording import BOUND, RunResult, Trace, within_bound, write_results, write_summary
 
 from . import baselines, rate_models
@@ -66,10 +66,7 @@ class MLPConfig:
     init_w: float = 1.0
 
     def __post_init__(self):
-        if not isinstance(self.layers, (list, tuple)) or len(self.layers) < 2 or \
-                any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.layers):
-            raise ValueError(f"layers must list at least two positive integer sizes, got {self.layers!r}")
-        self.layers = [int(n) for n in self.layers]
+        self.layers = schema.layer_sizes(self.layers)
         for name in ("activation", "output_activation"):
             if getattr(self, name) not in activations.NAMES:
                 raise ValueError(f"{name} must be one of {sorted(activations.NAMES)}, got {getattr(self, name)!r}")
@@ -106,7 +103,8 @@ def make_config(user: dict) -> dict:
                          f"runner of every model)")
     config = {"model": model, "network": {}, "task": copy.deepcopy(DEFAULTS["task"]), "run": dict(RUN_DEFAULTS)}
     overlay(config, user)
-    network_config(model, dict(config["network"]))  # validates [network]
+    n = network_config(model, dict(config["network"])).layers  # validates [network]
+    schema.check_memory(f"network.layers {n}", 8 * 4 * sum(a * b for a, b in zip(n, n[1:])))  # weights, updates
     task, run = config["task"], config["run"]
     if task["name"] not in TASKS:
         raise ValueError(f"task.name must be one of {TASKS} for model {model!r}, got {task['name']!r}")

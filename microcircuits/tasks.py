@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurosim import datasets
-from neurosim import activations
+from neurosim import activations, datasets, schema
 
 from . import dendritic, rate_models
 from .metrics import feedforward
@@ -101,7 +100,7 @@ def network_teacher_task(task: dict, layers: list[int], acts, seed: int) -> Task
 
 
 def _teacher_layers(task: dict, layers: list[int]) -> list[int]:
-    teacher_layers = [int(n) for n in task["teacher_layers"] or layers]
+    teacher_layers = schema.layer_sizes(task["teacher_layers"] or layers, "task.teacher_layers")
     if teacher_layers[0] != layers[0] or teacher_layers[-1] != layers[-1]:
         raise ValueError(f"task.teacher_layers {teacher_layers} must share input and output size "
                          f"with network.layers {layers}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,3 +107,18 @@ def _is_int(value) -> bool:
 def _is_number(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
         and math.isfinite(value)
+
+
+def check_memory(what: str, need: int) -> None:
+    """Refuse, before it is allocated, what needs more than half this machine's memory:
+    `what` names the settings that make it (e.g. "network.layers [4, 30, 3]"), `need` is in bytes."""
+    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if need > have / 2:
+        raise ValueError(f"{what} need about {need / 2**30:,.1f} GiB; this machine has {have / 2**30:.1f} GiB")
+
+
+def layer_sizes(layers, key: str = "network.layers") -> list[int]:
+    """layers as a list of ints: at least two, each a positive integer (not a float or a bool)."""
+    if not isinstance(layers, (list, tuple)) or len(layers) < 2 or not all(_is_int(n) and n >= 1 for n in layers):
+        raise ValueError(f"{key} must list at least two positive integer sizes, got {layers!r}")
+    return [int(n) for n in layers]

@@ -88,5 +88,5 @@ def test_a_deeper_network_relaxes_to_the_minimum_of_the_energy(backend):
 def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="dt = 0.5 ms must be below tau_x and tau_e"):
         EnergyConfig(dt=0.5)
-    with pytest.raises(ValueError, match="layers must list at least two positive sizes"):
+    with pytest.raises(ValueError, match="network.layers must list at least two positive integer sizes"):
         EnergyConfig(layers=[3])
