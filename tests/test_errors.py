@@ -231,3 +231,16 @@ def test_values_of_the_wrong_type_or_range_are_refused_not_converted(setting, me
     err = capsys.readouterr().err
     assert err == f"neurosim: error: {message}\n"
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"task": {"epochs": 10**11, "n_train": 100, "n_test": 10}},
+     r"task.epochs, n_train and n_test make 11,000,000,000,010 presentations, whose schedule and recording need about "
+     r"[\d,.]+ GiB; this machine has [\d.]+ GiB"),
+    ({"network": {"layers": [4, 10**9, 3]}}, r"network.layers \[4, 1000000000, 3\] with 1 replica\(s\) need about"),
+    ({"model": "mlp", "network": {"layers": [4, 10**9, 3]}}, r"network.layers \[4, 1000000000, 3\] need about"),
+])
+def test_runs_too_large_for_the_machine_are_refused_before_allocating(config, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        run_experiment(config, tmp_path / "out", log=lambda *a: None)
+    assert not (tmp_path / "out").exists()
