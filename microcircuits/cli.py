@@ -4,7 +4,8 @@ The `neurosim` console script: `run` (a config through its model's runner,
 microcircuits.runners), `demo` (microcircuits.demo), `export` and `map` (a trained
 microcircuit to NIR, PyNN or a chip, microcircuits.export). An error in a config or a
 file exits with 2 and names what to fix; a diverged run exits with 1 after writing its
-results."""
+results; a run stopped by SIGINT or SIGTERM exits with 128 + the signal (130, 143) after
+writing what it recorded, with status `interrupted`."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 from neurosim.config import load_config, merge, parse_set
+from neurosim.interrupt import Interrupted
 
 
 def cmd_run(args) -> int:
@@ -116,6 +118,9 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f"neurosim: error: {err}", file=sys.stderr)
         return 2
+    except Interrupted as err:  # SIGINT or SIGTERM: what was recorded is written
+        print(f"neurosim: {err}", file=sys.stderr)
+        return 128 + err.signum
     except RuntimeError as err:  # a diverged run: its results are written
         print(f"neurosim: {err}", file=sys.stderr)
         return 1

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim import activations, schema
+from neurosim import activations, interrupt, schema
 from neurosim.recording import DivergenceError, Recording, Trace, write_results, write_summary
 from neurosim.schedule import Schedule
 
@@ -151,13 +151,21 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict | list
     log(f"running {cfg.feedback} on {task_cfg['name']}: {cfg.layers}, {task_cfg['epochs']} epochs, "
         f"{first.schedule.duration:g} ms simulated, {where}")
     t0 = time.perf_counter()
-    results = _simulate(run, replicas, recording, progress)
+    with interrupt.on_signals():
+        results = _simulate(run, replicas, recording, progress)
+        signum = interrupt.requested()
     wall = time.perf_counter() - t0
     summaries, errors = [], []
     for replica, result in zip(replicas, results):
         summary, error = replica.finish(result, wall)
         summaries.append(summary)
         errors += [error] if error is not None else []
+    stopped = [r.seed for r, result in zip(replicas, results) if result.interrupted]
+    unrun = [r.seed for r in replicas[len(results):]]
+    if stopped or unrun:  # (a signal after the last step leaves a complete run)
+        what = ([f"seeds {stopped} stopped part way (status 'interrupted', results so far in {out_dir})"]
+                if stopped else []) + ([f"seeds {unrun} not run"] if unrun else [])
+        raise interrupt.Interrupted(signum, f"run interrupted by {interrupt.describe(signum)}: {'; '.join(what)}")
     if errors:
         raise errors[0]
     return summaries[0] if len(summaries) == 1 else summaries
@@ -187,7 +195,8 @@ class _Replica:
         error = DivergenceError(result.divergence, result) if result.divergence is not None else None
         metrics = compute_metrics(result, self.task, self.schedule, self.starts, self.cfg, self.out)
         summary = make_summary(config, self.cfg, result, metrics, wall)
-        status, detail = ("complete", "") if error is None else ("diverged", str(error))
+        status, detail = ("diverged", str(error)) if error is not None else \
+            ("interrupted", result.interrupted) if result.interrupted else ("complete", "")
         write_results(self.out_dir / "results.h5", config=config, result=result, metrics=metrics, summary=summary,
                       status=status, detail=detail)
         write_summary(self.out_dir / "summary.json", summary, status, detail)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim import activations, schema
+from neurosim import activations, interrupt, schema
 from neurosim.recording import BOUND, RunResult, Trace, within_bound, write_results, write_summary
 
 from . import baselines, rate_models
@@ -179,29 +179,37 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict:
     t0 = time.perf_counter()
     evaluate()
     status, detail = "complete", ""
-    for epoch in range(epochs):
-        order = rng.permutation(len(task.train_x))
-        x, y = task.train_x[order], task.train_y[order]
-        if model == "mlp":
-            t_run = time.perf_counter()
-            ws = baselines.train([weights[f"W{l}"] for l in range(1, cfg.n_layers + 1)], x, y, cfg.activation,
-                                 cfg.output_activation, cfg.rule, cfg.eta, seed, batch)
-            totals["run_time_s"] += time.perf_counter() - t_run
-            totals["steps"] += len(x) // batch
-            weights.update({f"W{l}": w for l, w in enumerate(ws, start=1)})
-        else:
-            result = _simulator(module.build(cfg, weights), run, seed + epoch).run(
-                module.schedule(cfg, x, y, batch))
-            weights.update(result.final_weights)
-            for key in totals:
-                totals[key] += getattr(result, key)
-        bad = [k for k, w in weights.items() if not np.all(within_bound(w))]
-        if bad:
-            status, detail = "diverged", f"weights {bad} have NaN, inf or |w| > {BOUND:g} after epoch {epoch + 1}"
-            break
-        evaluate()
-        acc = f"test accuracy {history['test_accuracy'][-1]:.4f}, " if history["test_accuracy"] else ""
-        log(f"epoch {epoch + 1}/{epochs}: {acc}test mse {history['test_mse'][-1]:.4g}")
+    with interrupt.on_signals():
+        for epoch in range(epochs):
+            order = rng.permutation(len(task.train_x))
+            x, y = task.train_x[order], task.train_y[order]
+            if model == "mlp":
+                t_run = time.perf_counter()
+                ws = baselines.train([weights[f"W{l}"] for l in range(1, cfg.n_layers + 1)], x, y, cfg.activation,
+                                     cfg.output_activation, cfg.rule, cfg.eta, seed, batch)
+                totals["run_time_s"] += time.perf_counter() - t_run
+                totals["steps"] += len(x) // batch
+                weights.update({f"W{l}": w for l, w in enumerate(ws, start=1)})
+            else:
+                result = _simulator(module.build(cfg, weights), run, seed + epoch).run(
+                    module.schedule(cfg, x, y, batch))
+                weights.update(result.final_weights)
+                for key in totals:
+                    totals[key] += getattr(result, key)
+                if result.interrupted:
+                    status, detail = "interrupted", f"{result.interrupted} of epoch {epoch + 1}"
+                    break
+            bad = [k for k, w in weights.items() if not np.all(within_bound(w))]
+            if bad:
+                status, detail = "diverged", f"weights {bad} have NaN, inf or |w| > {BOUND:g} after epoch {epoch + 1}"
+                break
+            evaluate()
+            acc = f"test accuracy {history['test_accuracy'][-1]:.4f}, " if history["test_accuracy"] else ""
+            log(f"epoch {epoch + 1}/{epochs}: {acc}test mse {history['test_mse'][-1]:.4g}")
+            if interrupt.requested() and epoch + 1 < epochs:
+                status, detail = "interrupted", f"{interrupt.describe(interrupt.requested())} after epoch {epoch + 1}"
+                break
+        signum = interrupt.requested()
     wall = time.perf_counter() - t0
 
     final = {}
@@ -217,6 +225,9 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict:
         "final": final,
     }
     _write(out_dir, config, summary, weights, history, extra, totals, wall, status, detail)
+    if status == "interrupted":
+        raise interrupt.Interrupted(signum, f"{model} run interrupted by {detail}; results so far "
+                                    f"are in {out_dir} (status 'interrupted')")
     if status != "complete":
         raise RuntimeError(f"{model} run {status}: {detail}; results so far are in {out_dir}")
     return summary

@@ -128,6 +128,7 @@ class RunResult:
     run_time_s: float  # the simulation loop alone
     divergence: Divergence | None = None
     spikes: dict[str, SpikeTrain] = field(default_factory=dict)
+    interrupted: str | None = None  # "SIGINT at t = 12.3 ms": stopped there by a signal (neurosim.interrupt)
 
     @property
     def steps_per_s(self) -> float:

@@ -31,6 +31,7 @@ from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
+from .. import interrupt
 from ..network import Network, implemented, structure
 from ..noise import check_replayed, replay_key
 from ..recording import (Divergence, DivergenceError, Recording, RunResult, SpikeTrain, Trace, append_final,
@@ -292,7 +293,7 @@ class Brian2Simulator:
                            if os.path.exists(os.path.join(directory, "main")) else
                            "a new program: the first run of this network structure compiles it (about 10 - 20 s)")
                     print(f"cpp_standalone project {directory}: {why}", flush=True)
-                _build_and_run(directory, cached, self.seed)
+                _standalone(lambda: _build_and_run(directory, cached, self.seed))
                 if progress:
                     print(f"100.0 % of {n_steps * net.dt / 1000:g} s simulated in {b2.device._last_run_time:.1f} s")
             close()
@@ -300,12 +301,16 @@ class Brian2Simulator:
             results = [self._collect(groups, synapses, monitors, recording, t_end, time.perf_counter() - t0,
                                      float(b2.device._last_run_time))]
             results[0].divergence = divergence[0] if divergence else results[0].first_divergence()
+            if t_end < n_steps * net.dt and interrupt.requested():
+                results[0].interrupted = f"{interrupt.describe(interrupt.requested())} at t = {t_end:g} ms"
             for network, seed, other in list(zip(self.networks, self.seeds, schedules))[1:]:
+                if interrupt.requested():  # a program runs whole: stop before the next replica
+                    break
                 t0 = time.perf_counter()
                 args = {**{ta: values(other) for ta, values in timed}, **{
                     synapses[p.name].w: _synapse_values(synapses[p.name], p) for p in network.projections
                     if p.name in synapses and p.kind != "one_to_one"}}
-                _run_program(directory, seed, args)
+                _standalone(lambda: _run_program(directory, seed, args))
                 result = self._collect(groups, synapses, monitors, recording, t_end, time.perf_counter() - t0,
                                        float(b2.device._last_run_time))
                 result.divergence = result.first_divergence()
@@ -484,6 +489,9 @@ class Brian2Simulator:
         @b2.network_operation(when="end")
         def watch():
             steps[0] += 1
+            if interrupt.requested():
+                holder[0].stop()
+                return
             if steps[0] % every:
                 return
             for key, read in watched:
@@ -579,6 +587,19 @@ def _check_replica(first: Network, other: Network, i: int) -> None:
 def _schedule_shape(schedule: Schedule):
     return (schedule.t_pres, schedule.n_presentations, sorted((k, np.shape(v)) for k, v in schedule.data.items()),
             sorted(schedule.gates))
+
+
+def _standalone(run) -> None:
+    """Run a standalone program (`run()`); a program killed by the signal that also
+    reached us (Ctrl-C goes to the whole process group) is an Interrupted run."""
+    try:
+        run()
+    except RuntimeError:
+        if interrupt.requested():
+            raise interrupt.Interrupted(interrupt.requested(), "the cpp_standalone program was stopped by "
+                                        f"{interrupt.describe(interrupt.requested())} before it wrote its "
+                                        "results; nothing of this run is kept") from None
+        raise
 
 
 def _run_program(directory: str, seed: int, args: dict | None = None) -> None:

@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .. import interrupt
 from ..network import Network, implemented, structure
 from ..noise import check_replayed, replay_key
 from ..recording import BOUND, Divergence, DivergenceError, Recording, RunResult, SpikeTrain, Trace, check_recording
@@ -390,6 +391,8 @@ class TorchSimulator:
                     bar.update(block)
                 if (k % check == 0 or k == n_steps) and self._check_finite(state, diverged, k * net.dt):
                     break
+                if interrupt.requested() and k < n_steps:
+                    break
             _sync(self.device)
             run_time = time.perf_counter() - (t_loop or t_start)
             if bar is not None:
@@ -398,6 +401,8 @@ class TorchSimulator:
             results = self._collect(state, monitor, k * net.dt, k, time.perf_counter() - t_start, run_time)
         for result, div in zip(results, diverged):
             result.divergence = div or result.first_divergence()
+            if k < n_steps and interrupt.requested():
+                result.interrupted = f"{interrupt.describe(interrupt.requested())} at t = {k * net.dt:g} ms"
         return results
 
     def _draws(self, drawing: list, keys: torch.Tensor, first: int, n: int) -> dict:
