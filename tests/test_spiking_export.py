@@ -119,7 +119,7 @@ def test_cli_exports_and_maps_a_trained_spiking_circuit(tmp_path, capsys):
 
     config = merge(load_config("examples/yinyang_spiking_accuracy.toml"),
                    {"task": {"epochs": 1, "n_train": 10, "n_test": 50, "test_every": 1},
-                    "run": {"backend": "torch", "target": "cpu"}})
+                    "run": {"backend": "torch"}})
     run_experiment(config, tmp_path / "run", progress=False, log=lambda *a: None)
     results = tmp_path / "run" / "results.h5"
     assert main(["export", str(results), "--format", "nir", "--out", str(tmp_path / "g.nir")]) == 0

@@ -420,10 +420,11 @@ class TorchSimulator:
         return out
 
     def _check_finite(self, state: NetworkState, diverged: list, t: float) -> bool:
-        """Mark replicas where a state variable or owned weight became NaN, inf or passed
+        """Mark replicas where a state variable or plastic weight became NaN, inf or passed
         BOUND; True when all have."""
+        plastic = {p.owner for p in self.network.projections if p.rule is not None}
         keys = [f"{p.name}.{v}" for p in self.network.populations for v in p.model.state] + \
-            [f"w:{name}" for name in state.w]
+            [f"w:{name}" for name in state.w if name in plastic]
         if not keys:
             return False
         values = [state.pops[k.split(".")[0]][k.split(".")[1]] if not k.startswith("w:") else state.w[k[2:]]
