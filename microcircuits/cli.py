@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from neurosim.config import load_config, merge, parse_set
@@ -17,7 +18,7 @@ from neurosim.interrupt import Interrupted
 
 
 def cmd_run(args) -> int:
-    from .runners import run_experiment
+    from .runners import make_config, run_experiment
 
     config = load_config(args.config)
     overrides = parse_set(args.set or [])
@@ -25,13 +26,61 @@ def cmd_run(args) -> int:
         if getattr(args, key) is not None:
             overrides = merge(overrides, {"run": {key: getattr(args, key)}})
     config = merge(config, overrides)
+    make_config(config)  # a bad config is refused before --out is touched
     out = Path(args.out or Path("runs") / Path(args.config).stem)
-    summaries = run_experiment(config, out, progress=True)
+    with _claim(out, args.overwrite):
+        summaries = run_experiment(config, out, progress=True)
     for summary in summaries if isinstance(summaries, list) else [summaries]:
         print(_format_summary(summary))
     where = out if not isinstance(summaries, list) else out / "seed<k>"
     print(f"results: {where / 'results.h5'}, {where / 'summary.json'}")
     return 0
+
+
+LOCK = ".neurosim.lock"
+
+
+@contextmanager
+def _claim(out: Path, overwrite: bool):
+    """Hold --out for this run: it must be a folder we can write, not held by another live
+    run (a lock file inside, released when the run ends however it ends), and not hold a
+    complete run unless --overwrite. A folder this call made and the run left empty is
+    removed again."""
+    from filelock import FileLock, Timeout
+
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    made = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(out / LOCK), timeout=0)
+        lock.acquire()
+    except Timeout:  # (an OSError too)
+        raise ValueError(f"--out {out} is in use by another run (it holds {out / LOCK})") from None
+    except OSError as err:
+        raise ValueError(f"--out {out} cannot be written ({err.strerror or err})") from None
+    try:
+        complete = [p for p in sorted(out.glob("results.h5")) + sorted(out.glob("seed*/results.h5"))
+                    if _status(p) == "complete"]
+        if complete and not overwrite:
+            raise ValueError(f"--out {out} holds a complete run ({complete[0]}); pass --overwrite to replace it "
+                             "or choose another --out")
+        yield
+    finally:
+        lock.release()
+        (out / LOCK).unlink(missing_ok=True)
+        if made and not any(out.iterdir()):
+            out.rmdir()
+
+
+def _status(results) -> str | None:
+    import h5py
+
+    try:
+        with h5py.File(results, "r") as f:
+            return str(f.attrs.get("status"))
+    except OSError:  # a damaged file holds no complete run
+        return None
 
 
 def cmd_demo(args) -> int:
@@ -92,6 +141,7 @@ def main(argv=None) -> int:
     run.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                      help="torch: torch.compile the step (default: on CUDA, and on the CPU from 400,000 steps)")
     run.add_argument("--out", help="output folder (default runs/CONFIG_NAME)")
+    run.add_argument("--overwrite", action="store_true", help="replace a complete run in --out")
     run.add_argument("--seed", type=int)
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a config value, e.g. --set network.feedback=fa")

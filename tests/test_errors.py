@@ -244,3 +244,28 @@ def test_runs_too_large_for_the_machine_are_refused_before_allocating(config, me
     with pytest.raises(ValueError, match=message):
         run_experiment(config, tmp_path / "out", log=lambda *a: None)
     assert not (tmp_path / "out").exists()
+
+
+def test_out_is_checked_held_and_never_overwritten_silently(tmp_path, capsys):
+    """--out: a file is refused; a folder another run holds is refused; a complete run is
+    kept unless --overwrite; the lock goes when the run ends."""
+    from filelock import FileLock
+
+    args = ["run", "examples/teacher_student.toml", "--target", "numpy", "--set", "task.epochs=1",
+            "--set", "task.n_train=5", "--set", "task.n_test=5"]
+    (tmp_path / "file").write_text("")
+    assert main([*args, "--out", str(tmp_path / "file")]) == 2
+    assert f"--out {tmp_path / 'file'} is a file, not a folder" in capsys.readouterr().err
+    out = tmp_path / "out"
+    out.mkdir()
+    with FileLock(str(out / ".neurosim.lock"), timeout=0):
+        assert main([*args, "--out", str(out)]) == 2
+    assert "is in use by another run" in capsys.readouterr().err
+    assert main([*args, "--out", str(out)]) == 0
+    assert not (out / ".neurosim.lock").exists()
+    first = (out / "results.h5").stat().st_mtime_ns
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "holds a complete run" in err and "pass --overwrite to replace it" in err
+    assert (out / "results.h5").stat().st_mtime_ns == first
+    assert main([*args, "--out", str(out), "--overwrite"]) == 0
