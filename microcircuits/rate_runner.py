@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import activations, interrupt, schema
-from neurosim.recording import BOUND, RunResult, Trace, within_bound, write_results, write_summary
+from neurosim.recording import BOUND, DivergenceError, RunResult, Trace, within_bound, write_results, write_summary
 
 from . import baselines, rate_models
 from .defaults import DEFAULTS, overlay
@@ -191,13 +191,17 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict:
                 totals["steps"] += len(x) // batch
                 weights.update({f"W{l}": w for l, w in enumerate(ws, start=1)})
             else:
-                result = _simulator(module.build(cfg, weights), run, seed + epoch).run(
-                    module.schedule(cfg, x, y, batch))
+                try:
+                    result = _simulator(module.build(cfg, weights), run, seed + epoch).run(
+                        module.schedule(cfg, x, y, batch))
+                except DivergenceError as err:  # what it ran until then is kept
+                    result, status, detail = err.result, "diverged", f"{err} in epoch {epoch + 1}"
                 weights.update(result.final_weights)
                 for key in totals:
                     totals[key] += getattr(result, key)
                 if result.interrupted:
                     status, detail = "interrupted", f"{result.interrupted} of epoch {epoch + 1}"
+                if status != "complete":
                     break
             bad = [k for k, w in weights.items() if not np.all(within_bound(w))]
             if bad:

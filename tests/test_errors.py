@@ -269,3 +269,18 @@ def test_out_is_checked_held_and_never_overwritten_silently(tmp_path, capsys):
     assert "holds a complete run" in err and "pass --overwrite to replace it" in err
     assert (out / "results.h5").stat().st_mtime_ns == first
     assert main([*args, "--out", str(out), "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("example, setting", [("dfc_digits", "network.eta_w=1e200"),
+                                              ("energy_yinyang", "network.eta=1e150")])
+def test_a_diverging_rate_circuit_keeps_what_it_ran(example, setting, tmp_path, capsys):
+    """The DFC and energy runners: the diverged epoch's message, status `diverged`, the
+    curve until then, its plot and weights written; exit 1."""
+    out = tmp_path / "out"
+    assert main(["run", f"examples/{example}.toml", "--backend", "torch", "--set", setting, "--set", "task.epochs=2",
+                 "--out", str(out)]) == 1
+    assert "has NaN or inf" in capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=pytest.fail)
+    assert summary["status"] == "diverged" and "in epoch 1" in summary["status_detail"]
+    assert read_results(out / "results.h5")["status"] == "diverged"
+    assert (out / "curve.png").stat().st_size > 0 and (out / "weights.npz").exists()
