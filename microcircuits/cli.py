@@ -18,18 +18,29 @@ from neurosim.interrupt import Interrupted
 
 
 def cmd_run(args) -> int:
-    from .runners import make_config, run_experiment
+    from .runners import make_config, resume_config, run_experiment
 
-    config = load_config(args.config)
-    overrides = parse_set(args.set or [])
-    for key in ("seed", "backend", "target", "device", "dtype", "replicas", "compile"):
-        if getattr(args, key) is not None:
-            overrides = merge(overrides, {"run": {key: getattr(args, key)}})
-    config = merge(config, overrides)
+    if args.resume:
+        given = [f"--{k.replace('_', '-')}" for k in ("config", "out", "set", "seed", "backend", "target", "device",
+                                                       "dtype", "replicas", "compile", "checkpoint_every")
+                 if getattr(args, k) is not None]
+        if given:
+            raise ValueError(f"--resume continues a run as it was started: drop {', '.join(given)}")
+        out = Path(args.resume)
+        config = resume_config(out)
+    else:
+        if args.config is None:
+            raise ValueError("neurosim run needs a CONFIG.toml (or --resume OUT)")
+        config = load_config(args.config)
+        overrides = parse_set(args.set or [])
+        for key in ("seed", "backend", "target", "device", "dtype", "replicas", "compile", "checkpoint_every"):
+            if getattr(args, key) is not None:
+                overrides = merge(overrides, {"run": {key: getattr(args, key)}})
+        config = merge(config, overrides)
+        out = Path(args.out or Path("runs") / Path(args.config).stem)
     make_config(config)  # a bad config is refused before --out is touched
-    out = Path(args.out or Path("runs") / Path(args.config).stem)
     with _claim(out, args.overwrite):
-        summaries = run_experiment(config, out, progress=True)
+        summaries = run_experiment(config, out, progress=True, resume=bool(args.resume))
     for summary in summaries if isinstance(summaries, list) else [summaries]:
         print(_format_summary(summary))
     where = out if not isinstance(summaries, list) else out / "seed<k>"
@@ -129,7 +140,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="neurosim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an experiment from a TOML config")
-    run.add_argument("config")
+    run.add_argument("config", nargs="?")
     run.add_argument("--backend", choices=["brian2", "torch"])
     run.add_argument("--target", choices=["cython", "numpy", "cpp_standalone"],
                      help="Brian2 code generation: runtime (cython, numpy) or cpp_standalone")
@@ -142,6 +153,9 @@ def main(argv=None) -> int:
                      help="torch: torch.compile the step (default: on CUDA, and on the CPU from 400,000 steps)")
     run.add_argument("--out", help="output folder (default runs/CONFIG_NAME)")
     run.add_argument("--overwrite", action="store_true", help="replace a complete run in --out")
+    run.add_argument("--checkpoint-every", type=float, metavar="MS",
+                     help="torch: write a checkpoint every MS of simulated time (and when SIGINT/SIGTERM stops the run)")
+    run.add_argument("--resume", metavar="OUT", help="continue the checkpointed run in OUT")
     run.add_argument("--seed", type=int)
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a config value, e.g. --set network.feedback=fa")

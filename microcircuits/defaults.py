@@ -14,7 +14,7 @@ DEFAULTS = {
              "teacher_activation": None,
              "mismatch_every": 10, "settle": 0.0, "test_every": 1, "record_every": None},
     "run": {"backend": "brian2", "target": "cpp_standalone", "seed": 0, "replicas": 1,
-            "device": "cpu", "dtype": "float64", "compile": None},
+            "device": "cpu", "dtype": "float64", "compile": None, "checkpoint_every": None},
 }
 BACKENDS = ("brian2", "torch")
 # What [task] and [run] may hold (neurosim.schema); the runners check the rest (task names
@@ -31,7 +31,7 @@ SCHEMA = {
             "target": Setting("str", choices=("cython", "numpy", "cpp_standalone")), "seed": Setting("int", low=0),
             "replicas": Setting("int", low=1), "device": Setting("str"),
             "dtype": Setting("str", choices=("float32", "float64")), "compile": Setting("bool", none=True),
-            "batch": Setting("int", low=1)},
+            "batch": Setting("int", low=1), "checkpoint_every": Setting("float", low=0, above=True, none=True)},
 }
 
 

@@ -13,6 +13,8 @@ inputs are U[0, 1] vectors, and the config's learning rates say which weights le
 from __future__ import annotations
 
 import copy
+import json
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -40,6 +42,8 @@ def make_config(user: dict) -> dict:
     schema.check_memory(f"network.layers {n} with {config['run']['replicas']} replica(s)", 8 * 4 * weights)
     if config["task"]["name"] not in TASKS:
         raise ValueError(f"task.name must be one of {TASKS}, got {config['task']['name']!r}")
+    if config["run"]["checkpoint_every"] is not None and config["run"]["backend"] != "torch":
+        raise ValueError("run.checkpoint_every: checkpoints run on the torch backend only so far")
     return config
 
 
@@ -115,16 +119,23 @@ def build_schedule(task: Task, task_cfg: dict, out: str, n_out: int, seed: int) 
     return schedule, starts
 
 
-def run(config: dict, out_dir, progress: bool = False, log=print) -> dict | list[dict]:
+CHECKPOINT, RUN_CONFIG = "checkpoint.pt", "run_config.json"  # in out_dir while a checkpointed run is unfinished
+
+
+def run(config: dict, out_dir, progress: bool = False, log=print, resume: bool = False) -> dict | list[dict]:
     """Run one config; write results.h5, summary.json and plots into out_dir; return the
     summary. With run.replicas = R > 1, seeds run.seed .. run.seed + R - 1 run as replicas
     (torch: in one tensor program; Brian2: one after another, on cpp_standalone with one
     program built once), each written to out_dir/seed<k>; returns their summaries. A run
     that diverges still writes everything recorded so far, then re-raises. A torch run on
-    the CPU with run.compile unset compiles its step from COMPILE_FROM_STEPS steps."""
+    the CPU with run.compile unset compiles its step from COMPILE_FROM_STEPS steps.
+    run.checkpoint_every (ms, torch only) writes out_dir/CHECKPOINT (and the config,
+    RUN_CONFIG) every so much simulated time and when a signal stops the run; `resume`
+    continues from it, bit for bit as the run would have gone on."""
     config = make_config(config)
     out_dir = Path(out_dir)
     run = config["run"]
+    checkpoint = _checkpoint(config, out_dir, resume)
     seeds = [int(run["seed"]) + i for i in range(run["replicas"])]
     task_cfg = config["task"]
     cfg = dendritic.MicrocircuitConfig.from_dict(config["network"])
@@ -152,7 +163,7 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict | list
         f"{first.schedule.duration:g} ms simulated, {where}")
     t0 = time.perf_counter()
     with interrupt.on_signals():
-        results = _simulate(run, replicas, recording, progress)
+        results = _simulate(run, replicas, recording, progress, checkpoint)
         signum = interrupt.requested()
     wall = time.perf_counter() - t0
     summaries, errors = [], []
@@ -164,11 +175,31 @@ def run(config: dict, out_dir, progress: bool = False, log=print) -> dict | list
     unrun = [r.seed for r in replicas[len(results):]]
     if stopped or unrun:  # (a signal after the last step leaves a complete run)
         what = ([f"seeds {stopped} stopped part way (status 'interrupted', results so far in {out_dir})"]
-                if stopped else []) + ([f"seeds {unrun} not run"] if unrun else [])
+                if stopped else []) + ([f"seeds {unrun} not run"] if unrun else []) + \
+            ([f"continue with: neurosim run --resume {out_dir}"] if checkpoint is not None else [])
         raise interrupt.Interrupted(signum, f"run interrupted by {interrupt.describe(signum)}: {'; '.join(what)}")
+    if checkpoint is not None:  # the run is over: its results hold everything
+        checkpoint.path.unlink(missing_ok=True)
+        (out_dir / RUN_CONFIG).unlink(missing_ok=True)
     if errors:
         raise errors[0]
     return summaries[0] if len(summaries) == 1 else summaries
+
+
+def _checkpoint(config: dict, out_dir: Path, resume: bool):
+    """The torch Checkpoint of this run (None without run.checkpoint_every or resume);
+    writes the config beside it for `neurosim run --resume`."""
+    run = config["run"]
+    if run["checkpoint_every"] is None and not resume:
+        return None
+    from neurosim.backends.torch import Checkpoint
+
+    checkpoint = Checkpoint(out_dir / CHECKPOINT, run["checkpoint_every"] or math.inf, resume)
+    if resume and not checkpoint.path.exists():
+        raise ValueError(f"--resume {out_dir}: no checkpoint there ({checkpoint.path} is missing)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / RUN_CONFIG).write_text(json.dumps(config))
+    return checkpoint
 
 
 @dataclass
@@ -206,14 +237,14 @@ class _Replica:
         return summary, error
 
 
-def _simulate(run: dict, replicas: list[_Replica], recording: Recording, progress: bool) -> list:
+def _simulate(run: dict, replicas: list[_Replica], recording: Recording, progress: bool, checkpoint=None) -> list:
     """One RunResult per replica, from the configured backend (diverged runs included)."""
     if run["backend"] == "torch":
         from neurosim.backends.torch import TorchSimulator
 
         sim = TorchSimulator([r.net for r in replicas], device=run["device"], dtype=run["dtype"],
                              seed=[r.seed for r in replicas], compile=run["compile"])
-        return sim.run_replicas([r.schedule for r in replicas], recording, progress=progress)
+        return sim.run_replicas([r.schedule for r in replicas], recording, progress=progress, checkpoint=checkpoint)
     from neurosim.backends.brian2 import Brian2Simulator
 
     sim = Brian2Simulator([r.net for r in replicas], target=run["target"], seed=[r.seed for r in replicas])

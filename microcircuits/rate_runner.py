@@ -112,6 +112,8 @@ def make_config(user: dict) -> dict:
         if task[key] != DEFAULTS["task"][key]:
             raise ValueError(f"task.{key} does not apply to model {model!r} ({why})")
     batch = run["batch"]
+    if run["checkpoint_every"] is not None:
+        raise ValueError(f"run.checkpoint_every: model {model!r} has no checkpoints yet (model 'dendritic' on torch has)")
     if model != "mlp":
         if run["backend"] == "brian2" and batch != 1:
             raise ValueError(f"run.batch = {batch} needs run.backend = 'torch' (Brian2 presents one sample at a time)")
@@ -133,12 +135,15 @@ def load_rate_task(task: dict, cfg, seed: int) -> Task:
     return network_teacher_task(task, cfg.layers, task["teacher_activation"] or student, seed)
 
 
-def run(config: dict, out_dir, progress: bool = False, log=print) -> dict:
+def run(config: dict, out_dir, progress: bool = False, log=print, resume: bool = False) -> dict:
     """Train one config (see the module docstring); write summary.json, results.h5,
     weights.npz and curve.png into out_dir; return the summary. Weights that turn NaN or
     inf stop the run (RuntimeError) after everything so far is written. There is no
-    progress bar (`progress` is ignored): every epoch is logged."""
+    progress bar (`progress` is ignored): every epoch is logged. No checkpoints: `resume`
+    is refused."""
     config = make_config(config)
+    if resume:
+        raise ValueError(f"--resume: model {config['model']!r} has no checkpoints yet (model 'dendritic' on torch has)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model, task_cfg, run = config["model"], config["task"], config["run"]

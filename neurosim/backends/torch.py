@@ -22,7 +22,10 @@ the replicas beside it, on chunking, or on the device.
 from __future__ import annotations
 
 import math
+import pickle
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -335,11 +338,13 @@ class TorchSimulator:
         return result
 
     def run_replicas(self, schedules: Schedule | list[Schedule], recording: Recording | None = None,
-                     progress: bool = False, reset: bool = False) -> list[RunResult]:
+                     progress: bool = False, reset: bool = False,
+                     checkpoint: Checkpoint | None = None) -> list[RunResult]:
         """All replicas at once, each with its own schedule (or one schedule for all);
         `reset` returns every population's state to its start at each presentation.
         Returns one RunResult per replica; a replica whose state became NaN or inf has
-        `divergence` set (the others run on)."""
+        `divergence` set (the others run on). `checkpoint`: write one every
+        checkpoint.every_ms and when a signal stops the run, or continue from its file."""
         t_start = time.perf_counter()
         net, recording = self.network, recording or Recording()
         schedules = self._check_schedules(schedules)
@@ -369,8 +374,14 @@ class TorchSimulator:
             check = max(1, round(self.check_every_ms / net.dt / block)) * block
             rest = {p.name: {v: state.pops[p.name][v] for v in p.model.state} for p in net.populations} if reset else {}
             diverged: list[Divergence | None] = [None] * self.replicas
-            bar = _progress(progress, n_steps)
             t_loop, k = None, 0
+            if checkpoint is not None and checkpoint.resume:
+                k, state, diverged = checkpoint.load(monitor, structure(net), n_steps)
+                first_chunk = k - k % chunk
+                draws = self._draws(drawing, keys, first_chunk, min(chunk, n_steps - first_chunk))
+            every = max(1, round(checkpoint.every_ms / net.dt / block)) * block \
+                if checkpoint is not None and math.isfinite(checkpoint.every_ms) else None
+            bar = _progress(progress, n_steps)
             while k < n_steps:
                 if k == block:  # the first block compiles; the loop's rate counts from the second
                     _sync(self.device)
@@ -391,7 +402,10 @@ class TorchSimulator:
                     bar.update(block)
                 if (k % check == 0 or k == n_steps) and self._check_finite(state, diverged, k * net.dt):
                     break
-                if interrupt.requested() and k < n_steps:
+                stop = interrupt.requested() and k < n_steps
+                if checkpoint is not None and k < n_steps and (stop or (every is not None and k % every == 0)):
+                    checkpoint.save(k, state, diverged, monitor, structure(net))
+                if stop:
                     break
             _sync(self.device)
             run_time = time.perf_counter() - (t_loop or t_start)
@@ -521,10 +535,43 @@ def _dense(w: torch.Tensor) -> torch.Tensor:
     return w.to_dense()[None] if w.layout == torch.sparse_csr else w
 
 
+@dataclass
+class Checkpoint:
+    """Where a torch run keeps what it needs to continue exactly: the step, every state
+    variable, weight and rule state, the divergences and what was recorded (the noise is
+    counter-based: a function of seed and step, nothing to keep). Written every
+    `every_ms` of simulated time, whole or not at all; `resume`: continue from it."""
+
+    path: Path
+    every_ms: float = float("inf")
+    resume: bool = False
+
+    def save(self, k: int, state, diverged: list, monitor: "_Monitor", fingerprint) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        torch.save({"k": k, "state": state, "diverged": diverged, "fingerprint": repr(fingerprint),
+                    "monitor": {name: getattr(monitor, name) for name in _Monitor.KEPT}}, tmp)
+        tmp.replace(self.path)
+
+    def load(self, monitor: "_Monitor", fingerprint, n_steps: int):
+        """(step, state, divergences) from the file, the recording restored into monitor."""
+        try:
+            data = torch.load(self.path, weights_only=False)
+            k, state, diverged, kept = data["k"], data["state"], data["diverged"], data["monitor"]
+        except (OSError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as err:
+            raise ValueError(f"{self.path}: not a readable checkpoint ({err})") from None
+        if data["fingerprint"] != repr(fingerprint) or not 0 < k < n_steps:
+            raise ValueError(f"{self.path}: a checkpoint of another network or run (step {k} of {n_steps})")
+        for name in _Monitor.KEPT:
+            setattr(monitor, name, kept[name])
+        return k, state, diverged
+
+
 class _Monitor:
     """Records the state at the start of every k-th step (the state at t = k dt) and,
     when the end of the run falls on the grid, the final state; and every spike of the
     populations in recording.spikes. Copies stay on the device until the end."""
+
+    KEPT = ("rows", "times", "w_rows", "w_times", "fired")  # what a checkpoint holds
 
     def __init__(self, net: Network, recording: Recording, replicas: int, samples: int):
         self.net, self.recording, self.replicas, self.samples = net, recording, replicas, samples
