@@ -556,10 +556,11 @@ class Checkpoint:
         """(step, state, divergences) from the file, the recording restored into monitor."""
         try:
             data = torch.load(self.path, weights_only=False)
-            k, state, diverged, kept = data["k"], data["state"], data["diverged"], data["monitor"]
-        except (OSError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as err:
+            k, state, diverged, kept, made_by = (data["k"], data["state"], data["diverged"], data["monitor"],
+                                                 data["fingerprint"])
+        except (OSError, RuntimeError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as err:
             raise ValueError(f"{self.path}: not a readable checkpoint ({err})") from None
-        if data["fingerprint"] != repr(fingerprint) or not 0 < k < n_steps:
+        if made_by != repr(fingerprint) or not 0 < k < n_steps:
             raise ValueError(f"{self.path}: a checkpoint of another network or run (step {k} of {n_steps})")
         for name in _Monitor.KEPT:
             setattr(monitor, name, kept[name])
