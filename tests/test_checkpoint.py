@@ -20,21 +20,22 @@ RUN = [str(ROOT / "examples" / "pal_teacher_student.toml"), "--backend", "torch"
        "--set", "task.epochs=12"]  # 1,320 ms simulated, OU noise and PAL: every kind of state
 
 
-def _start(out: Path, *extra) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "microcircuits.cli", "run", *RUN, "--out", str(out), *extra],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-def _after_checkpoints(proc: subprocess.Popen, path: Path, n: int) -> int:
-    """Wait until `path` has been written n times (or the run ended); how many were seen."""
-    seen, last = 0, None
+def _stopped_after_checkpoints(out: Path, n: int, sig: int) -> tuple[int, str]:
+    """Start a checkpointed run into out, send `sig` once its checkpoint has been written
+    n times; (exit code, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "microcircuits.cli", "run", *RUN, "--out", str(out),
+                             "--checkpoint-every", "100"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    path, seen, last = out / "checkpoint.pt", 0, None
     while seen < n and proc.poll() is None:
         stamp = path.stat().st_mtime_ns if path.exists() else None
         if stamp is not None and stamp != last:
             seen, last = seen + 1, stamp
         time.sleep(0.01)
-    return seen
+    assert seen == n, f"the run ended after {seen} checkpoints"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
 
 
 def _same(a: Path, b: Path) -> None:
@@ -57,10 +58,7 @@ def uninterrupted(tmp_path_factory):
 
 def test_a_killed_run_resumes_bit_for_bit(uninterrupted, tmp_path):
     out = tmp_path / "killed"
-    proc = _start(out, "--checkpoint-every", "100")
-    assert _after_checkpoints(proc, out / "checkpoint.pt", 2) == 2
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    assert _stopped_after_checkpoints(out, 2, signal.SIGKILL)[0] == -signal.SIGKILL
     assert not (out / "results.h5").exists()
     assert main(["run", "--resume", str(out)]) == 0
     _same(uninterrupted, out)
@@ -69,11 +67,8 @@ def test_a_killed_run_resumes_bit_for_bit(uninterrupted, tmp_path):
 
 def test_sigint_leaves_a_checkpoint_to_resume_from(uninterrupted, tmp_path, capsys):
     out = tmp_path / "stopped"
-    proc = _start(out, "--checkpoint-every", "100")
-    assert _after_checkpoints(proc, out / "checkpoint.pt", 1) == 1
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and f"continue with: neurosim run --resume {out}" in err
+    code, err = _stopped_after_checkpoints(out, 1, signal.SIGINT)
+    assert code == 130 and f"continue with: neurosim run --resume {out}" in err
     assert read_results(out / "results.h5")["status"] == "interrupted"
     assert main(["run", "--resume", str(out)]) == 0
     _same(uninterrupted, out)
@@ -81,10 +76,7 @@ def test_sigint_leaves_a_checkpoint_to_resume_from(uninterrupted, tmp_path, caps
 
 def test_damaged_checkpoints_brian2_and_mixed_options_are_refused(tmp_path, capsys):
     out = tmp_path / "damaged"
-    proc = _start(out, "--checkpoint-every", "100")
-    assert _after_checkpoints(proc, out / "checkpoint.pt", 1) == 1
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    _stopped_after_checkpoints(out, 1, signal.SIGKILL)
     (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
     assert main(["run", "--resume", str(out)]) == 2
     assert f"{out / 'checkpoint.pt'}: not a readable checkpoint" in capsys.readouterr().err

@@ -21,6 +21,7 @@ the replicas beside it, on chunking, or on the device.
 """
 from __future__ import annotations
 
+import functools
 import math
 import pickle
 import time
@@ -375,8 +376,9 @@ class TorchSimulator:
             rest = {p.name: {v: state.pops[p.name][v] for v in p.model.state} for p in net.populations} if reset else {}
             diverged: list[Divergence | None] = [None] * self.replicas
             t_loop, k = None, 0
+            fingerprint = structure(net) if checkpoint is not None else None
             if checkpoint is not None and checkpoint.resume:
-                k, state, diverged = checkpoint.load(monitor, structure(net), n_steps)
+                k, state, diverged = checkpoint.load(monitor, fingerprint, n_steps)
                 first_chunk = k - k % chunk
                 draws = self._draws(drawing, keys, first_chunk, min(chunk, n_steps - first_chunk))
             every = max(1, round(checkpoint.every_ms / net.dt / block)) * block \
@@ -404,7 +406,7 @@ class TorchSimulator:
                     break
                 stop = interrupt.requested() and k < n_steps
                 if checkpoint is not None and k < n_steps and (stop or (every is not None and k % every == 0)):
-                    checkpoint.save(k, state, diverged, monitor, structure(net))
+                    checkpoint.save(k, state, diverged, monitor, fingerprint)
                 if stop:
                     break
             _sync(self.device)
@@ -433,16 +435,19 @@ class TorchSimulator:
             out[key] = z.view(self.replicas, n, self.samples, size).transpose(0, 1).to(self.dtype).contiguous()
         return out
 
+    @functools.cached_property
+    def _plastic(self) -> list[str]:
+        """The projections that own a plastic weight (frozen ones cannot diverge)."""
+        return sorted({p.owner for p in self.network.projections if p.rule is not None and p.owner is not None})
+
     def _check_finite(self, state: NetworkState, diverged: list, t: float) -> bool:
         """Mark replicas where a state variable or plastic weight became NaN, inf or passed
         BOUND; True when all have."""
-        plastic = {p.owner for p in self.network.projections if p.rule is not None}
-        keys = [f"{p.name}.{v}" for p in self.network.populations for v in p.model.state] + \
-            [f"w:{name}" for name in state.w if name in plastic]
-        if not keys:
+        watched = [(f"{p.name}.{v}", state.pops[p.name][v]) for p in self.network.populations for v in p.model.state]
+        watched += [(f"w:{owner}", state.w[owner]) for owner in self._plastic]
+        if not watched:
             return False
-        values = [state.pops[k.split(".")[0]][k.split(".")[1]] if not k.startswith("w:") else state.w[k[2:]]
-                  for k in keys]
+        keys, values = zip(*watched)
         ok = torch.stack([(v.abs() <= BOUND).flatten(1).all(1) for v in values]).cpu().numpy()  # (keys, R)
         for i in np.flatnonzero(~ok.all(0)):
             if diverged[i] is None:
