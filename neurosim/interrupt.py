@@ -4,7 +4,7 @@ between blocks, Brian2's runtime targets every step) and stop there, returning w
 recorded with `RunResult.interrupted` set, and the runner writes it with status
 `interrupted`. A second signal interrupts at once, as Python would. A cpp_standalone
 program cannot stop half way: the signal is honoured when it returns (before the next
-replica)."""
+replica, or the next stretch of a checkpointed run)."""
 from __future__ import annotations
 
 import signal
@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _received: list[int] = []
+_handlers: list = []  # on_signals()'s handler while it is active
 
 
 class Interrupted(RuntimeError):
@@ -48,9 +49,19 @@ def on_signals():
         _received.append(signum)
 
     before = {s: signal.signal(s, handler) for s in SIGNALS}
+    _handlers.append(handler)
     try:
         yield
     finally:
+        _handlers.pop()
         for s, h in before.items():
             signal.signal(s, h)
         _received.clear()
+
+
+def reclaim() -> None:
+    """Inside on_signals(), put its handler back where a library imported since replaced
+    it (Brian2 installs a SIGINT handler of its own when first imported)."""
+    if _handlers and threading.current_thread() is threading.main_thread():
+        for s in SIGNALS:
+            signal.signal(s, _handlers[-1])

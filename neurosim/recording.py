@@ -83,12 +83,20 @@ class Divergence:
 
 
 class DivergenceError(RuntimeError):
-    """The dynamics produced NaN or inf; `result` holds everything recorded until then."""
+    """The dynamics produced NaN or inf, or a value past BOUND; `result` holds everything
+    recorded until then (None where a runner has written it to its files already);
+    `message`, when given, says more than the divergence itself."""
 
-    def __init__(self, divergence: Divergence, result: "RunResult"):
-        super().__init__(str(divergence))
+    def __init__(self, divergence: Divergence, result: "RunResult | None", message: str | None = None):
+        super().__init__(message or str(divergence))
         self.divergence = divergence
         self.result = result
+
+
+class RunFailed(RuntimeError):
+    """A run stopped by an error of its own: neither its config (a ValueError, raised
+    before anything runs), nor a signal (interrupt.Interrupted), nor its dynamics
+    (DivergenceError). Its summary.json says `failed`, with the message."""
 
 
 @dataclass

@@ -22,6 +22,7 @@ so is a combination this schedule cannot run as the torch backend does.
 """
 from __future__ import annotations
 
+import ctypes
 import functools
 import itertools
 import os
@@ -32,12 +33,13 @@ from contextlib import contextmanager, nullcontext
 import numpy as np
 
 from .. import interrupt
+from ..checkpoint import Checkpoint
 from ..network import Network, implemented, structure
 from ..noise import check_replayed, replay_key
 from ..recording import (Divergence, DivergenceError, Recording, RunResult, SpikeTrain, Trace, append_final,
                          check_recording, within_bound)
 from ..schedule import Schedule
-from . import standalone_cache, standalone_make
+from . import standalone_cache, standalone_make, standalone_stretches
 
 TARGETS = ("cython", "numpy", "cpp_standalone")
 SLOTS = 10  # orders per population's turn in the groups slot
@@ -47,10 +49,12 @@ UNIT_NAMES = {"": "1", "ms": "second", "1/ms": "Hz", "Hz": "Hz"}
 
 @functools.cache
 def _b2():
-    """brian2, imported on first use (and its code order made stable, once)."""
+    """brian2, imported on first use (and its code order made stable, once); its import
+    replaces the SIGINT handler, which interrupt.on_signals() then takes back."""
     import brian2
 
     _stable_code_order()
+    interrupt.reclaim()
     return brian2
 
 
@@ -240,11 +244,17 @@ class Brian2Simulator:
         return result
 
     def run_replicas(self, schedules: Schedule | list[Schedule], recording: Recording | None = None,
-                     progress: bool = False, reset: bool = False) -> list[RunResult]:
+                     progress: bool = False, reset: bool = False,
+                     checkpoint: Checkpoint | None = None) -> list[RunResult]:
         """Every replica with its schedule (or one schedule for all), one after another;
         on cpp_standalone with one program. One RunResult per replica; a replica whose
-        state became NaN or inf has `divergence` set (the others run on)."""
+        state became NaN or inf has `divergence` set (the others run on). `checkpoint`
+        (one replica): run in stretches of checkpoint.every ms with a checkpoint after
+        each (and, at runtime, when a signal stops the run), or continue from its file;
+        on cpp_standalone one program run per stretch (standalone_stretches.py)."""
         net, recording = self.network, recording or Recording()
+        if checkpoint is not None:
+            self._check_checkpoints()
         schedules = list(schedules) if isinstance(schedules, (list, tuple)) else [schedules] * len(self.networks)
         if len(schedules) != len(self.networks):
             raise ValueError(f"give one schedule, or one per replica ({len(self.networks)}); got {len(schedules)}")
@@ -256,11 +266,22 @@ class Brian2Simulator:
         check_recording(net, recording, "brian2")
         if self.target != "cpp_standalone":
             return [Brian2Simulator(network, target=self.target, seed=seed, check_every_ms=self.check_every_ms,
-                                    noise=self.noise)._run([schedule], recording, progress, reset)[0]
+                                    noise=self.noise)._run([schedule], recording, progress, reset, checkpoint)[0]
                     for network, seed, schedule in zip(self.networks, self.seeds, schedules)]
-        return self._run(schedules, recording, progress, reset)
+        return self._run(schedules, recording, progress, reset, checkpoint)
 
-    def _run(self, schedules: list[Schedule], recording: Recording, progress: bool, reset: bool) -> list[RunResult]:
+    def _check_checkpoints(self) -> None:
+        """Checkpoints run one replica; on cpp_standalone, networks without spikes in
+        flight between stretches (spiking projections with a delay)."""
+        if len(self.networks) > 1:
+            raise ValueError(f"checkpoints on brian2 run one replica; this run has {len(self.networks)}")
+        delayed = [p.name for p in self.network.projections if self.events(p) and p.delay]
+        if self.target == "cpp_standalone" and delayed:
+            raise ValueError(f"checkpoints on cpp_standalone cannot keep the spikes in flight between two stretches "
+                             f"of projections {delayed} (delay 1): run on cython, numpy or torch to checkpoint")
+
+    def _run(self, schedules: list[Schedule], recording: Recording, progress: bool, reset: bool,
+             checkpoint: Checkpoint | None = None) -> list[RunResult]:
         """Build and run the first replica with the first schedule; on cpp_standalone,
         rerun the program for the others with their weights, data (`schedules`) and
         seeds as run-time arguments."""
@@ -277,29 +298,42 @@ class Brian2Simulator:
             b2.defaultclock.dt = net.dt * b2.ms
             _seed(self.seed, directory is not None)
             groups, synapses, monitors, timed, objects = self._build(schedule, recording, reset)
-            divergence, holder = [], []
+            divergence, holder, steps = [], [], [0]
             if directory is None:
-                objects.append(self._divergence_watch(groups, synapses, divergence, holder))
+                objects.append(self._divergence_watch(groups, synapses, divergence, holder, steps))
             elif progress:
                 objects.append(_standalone_progress(n_steps * net.dt))
             bnet = b2.Network(*objects)
             holder.append(bnet)
-            report, close = _reporter(progress and directory is None)
+            report, close = _reporter(progress and directory is None, n_steps * net.dt)
             t0 = time.perf_counter()
-            bnet.run(n_steps * net.dt * b2.ms, report=report, report_period=1 * b2.second)
-            if directory is not None:
+            if directory is None:
+                self._run_runtime(bnet, n_steps, report, checkpoint, divergence, steps)
+                t_end, run_time = float(bnet.t / b2.ms), float(b2.device._last_run_time)
+                recorded = standalone_stretches.read_monitors(monitors)
+            else:
+                bnet.run(n_steps * net.dt * b2.ms)
                 if progress:
                     why = ("its program from an earlier run, recompiling only what changed"
                            if os.path.exists(os.path.join(directory, "main")) else
                            "a new program: the first run of this network structure compiles it (about 10 - 20 s)")
                     print(f"cpp_standalone project {directory}: {why}", flush=True)
-                _standalone(lambda: _build_and_run(directory, cached, self.seed))
+                _standalone(lambda: _compile(directory, cached))
+                if checkpoint is None:
+                    _standalone(lambda: _run_program(directory, self.seed))
+                    t_end, run_time = n_steps * net.dt, float(b2.device._last_run_time)
+                    recorded = standalone_stretches.read_monitors(monitors)
+                else:
+                    recorded, k, run_time = standalone_stretches.run(
+                        directory, self.seed, net.dt, n_steps, [*groups.values(), *synapses.values()], monitors,
+                        checkpoint, structure(net), lambda *a: _standalone(lambda: _run_program(*a)))
+                    t_end = k * net.dt
                 if progress:
-                    print(f"100.0 % of {n_steps * net.dt / 1000:g} s simulated in {b2.device._last_run_time:.1f} s")
+                    print(f"{100 * t_end / (n_steps * net.dt):.1f} % of {n_steps * net.dt / 1000:g} s simulated in "
+                          f"{run_time:.1f} s")
             close()
-            t_end = float(bnet.t / b2.ms) if directory is None else n_steps * net.dt
-            results = [self._collect(groups, synapses, monitors, recording, t_end, time.perf_counter() - t0,
-                                     float(b2.device._last_run_time))]
+            results = [self._collect(groups, synapses, recorded, recording, t_end, time.perf_counter() - t0,
+                                     run_time)]
             results[0].divergence = divergence[0] if divergence else results[0].first_divergence()
             if t_end < n_steps * net.dt and interrupt.requested():
                 results[0].interrupted = f"{interrupt.describe(interrupt.requested())} at t = {t_end:g} ms"
@@ -311,8 +345,8 @@ class Brian2Simulator:
                     synapses[p.name].w: _synapse_values(synapses[p.name], p) for p in network.projections
                     if p.name in synapses and p.kind != "one_to_one"}}
                 _standalone(lambda: _run_program(directory, seed, args))
-                result = self._collect(groups, synapses, monitors, recording, t_end, time.perf_counter() - t0,
-                                       float(b2.device._last_run_time))
+                result = self._collect(groups, synapses, standalone_stretches.read_monitors(monitors), recording,
+                                       t_end, time.perf_counter() - t0, float(b2.device._last_run_time))
                 result.divergence = result.first_divergence()
                 results.append(result)
         return results
@@ -458,33 +492,72 @@ class Brian2Simulator:
         return groups, synapses, monitors, timed, [*groups.values(), *synapses.values(), *monitors.values()]
 
     def _monitors(self, groups, synapses, recording: Recording) -> dict:
+        """The recording's monitors, on clocks named after them (a checkpoint restores a
+        clock by its name, which Brian2 would otherwise number per process)."""
         b2, net = _b2(), self.network
         monitors = {}
         for name, variables in recording.variables.items():
             if variables:
                 monitors[name] = b2.StateMonitor(groups[name], list(variables), record=True, when="start",
-                                                 dt=recording.interval(name) * b2.ms, name=f"rec_{name}")
+                                                 clock=b2.Clock(recording.interval(name) * b2.ms,
+                                                                name=f"clock_rec_{name}"), name=f"rec_{name}")
         if recording.weights_dt is not None:
             for owner in sorted({net.projection(n).owner for n in recording.weights}):
                 monitors[f"w:{owner}"] = b2.StateMonitor(synapses[owner], "w", record=True, when="start",
-                                                         dt=recording.weights_dt * b2.ms, name=f"recw_{owner}")
+                                                         clock=b2.Clock(recording.weights_dt * b2.ms,
+                                                                        name=f"clock_recw_{owner}"),
+                                                         name=f"recw_{owner}")
         for name in recording.spikes:
             monitors[f"spikes:{name}"] = mon = b2.SpikeMonitor(groups[name], name=f"spikes_{name}")
             _place(mon, SLOTS * net.order.index(name) + SPIKES)
         return monitors
 
-    def _divergence_watch(self, groups, synapses, found: list, holder: list):
+    def _run_runtime(self, bnet, n_steps: int, report, checkpoint: Checkpoint | None, divergence: list,
+                     steps: list) -> None:
+        """Run bnet (runtime) to step n_steps: at once, or with a checkpoint in stretches
+        of checkpoint.every, storing Network.store's snapshot (every group, synapse,
+        monitor, clock and the random generator with its buffers: what restore needs to
+        go on bit for bit) and the divergences after each stretch and when a signal
+        stopped the run; or continuing from the checkpoint's file. `steps` is the
+        divergence watch's step counter, `divergence` what it found."""
+        b2, dt = _b2(), self.network.dt
+        k, fingerprint = 0, structure(self.network)
+        if checkpoint is not None and checkpoint.resume:
+            k, kept = checkpoint.load(fingerprint, n_steps)
+            bnet._stored_state["checkpoint"] = kept["network"]  # restore() reads snapshots from here
+            bnet.restore("checkpoint")
+            del bnet._stored_state["checkpoint"]
+            _set_random_state(kept["random"])
+            divergence[:], steps[0] = kept["diverged"], k
+        every = checkpoint.every_steps(dt) if checkpoint is not None else None
+        while k < n_steps:
+            stretch = n_steps - k if every is None else min(every - k % every, n_steps - k)
+            bnet.run(stretch * dt * b2.ms, report=report, report_period=1 * b2.second, namespace={})
+            k = int(round(float(bnet.t / b2.ms) / dt))
+            if divergence:
+                return
+            if checkpoint is not None and k < n_steps and (interrupt.requested() or k % every == 0):
+                bnet.store("checkpoint")
+                snapshot = bnet._stored_state.pop("checkpoint")
+                del snapshot["_random_generator_state"]  # holds the addresses of the Cython buffers
+                snapshot["0_t"] = np.asarray(snapshot["0_t"]).item()  # after Network.stop() a view of the clock's time
+                checkpoint.save(k, fingerprint, {"network": snapshot, "random": _random_state(),
+                                                 "diverged": list(divergence)})
+            if interrupt.requested():
+                return
+
+    def _divergence_watch(self, groups, synapses, found: list, holder: list, steps: list):
         """Every check_every_ms, stop the run at the first state variable or plastic
         weight that is NaN, inf or past BOUND. It runs on the default clock, counts steps
-        and takes no argument: an operation on a clock of its own slows Brian2's loop by a
-        third, and one that takes the time builds a Quantity every step (both measured on
-        CUBA)."""
+        (in `steps`, which a resumed run sets) and takes no argument: an operation on a
+        clock of its own slows Brian2's loop by a third, and one that takes the time
+        builds a Quantity every step (both measured on CUBA)."""
         b2, net = _b2(), self.network
         watched = [(f"{p.name}.{v}", lambda p=p, v=v: getattr(groups[p.name], v)[:])
                    for p in net.populations for v in p.model.state]
         plastic = sorted({p.owner for p in net.projections if p.rule is not None and p.owner is not None})
         watched += [(f"w:{owner}", lambda owner=owner: synapses[owner].w[:]) for owner in plastic]
-        every, steps = max(1, round(self.check_every_ms / net.dt)), [0]
+        every = max(1, round(self.check_every_ms / net.dt))
 
         @b2.network_operation(when="end")
         def watch():
@@ -503,7 +576,9 @@ class Brian2Simulator:
 
         return watch
 
-    def _collect(self, groups, synapses, monitors, recording, t_end, wall, run_time) -> RunResult:
+    def _collect(self, groups, synapses, recorded: dict, recording, t_end, wall, run_time) -> RunResult:
+        """The RunResult from the groups' and synapses' state and what the monitors
+        recorded (standalone_stretches.read_monitors)."""
         b2, net = _b2(), self.network
         weights = {}
         for proj in net.projections:
@@ -517,25 +592,23 @@ class Brian2Simulator:
                  for v in p.model.recordable(net.fed(p.name), p.noise)}
         traces = {}
         for name, variables in recording.variables.items():
-            mon = monitors[name]
+            rec = recorded[name]
             for var in variables:
-                end = value(name, var)
-                traces[f"{name}.{var}"] = append_final(np.asarray(mon.t / b2.ms), np.asarray(getattr(mon, var)).T,
-                                                       end, recording.interval(name), t_end)
+                traces[f"{name}.{var}"] = append_final(rec["t"], rec[var], value(name, var), recording.interval(name),
+                                                       t_end)
         for proj_name in recording.weights:
             proj = net.projection(proj_name)
-            mon, syn = monitors[f"w:{proj.owner}"], synapses[proj.owner]
-            values = np.stack([_matrix(syn, row) for row in np.asarray(mon.w).T]) if len(mon.t) else \
+            rec, syn = recorded[f"w:{proj.owner}"], synapses[proj.owner]
+            values = np.stack([_matrix(syn, row) for row in rec["w"]]) if len(rec["t"]) else \
                 np.zeros((0, syn.target.N, syn.source.N))
-            trace = append_final(np.asarray(mon.t / b2.ms), values, _matrix(syn, syn.w[:]), recording.weights_dt,
-                                 t_end)
+            trace = append_final(rec["t"], values, _matrix(syn, syn.w[:]), recording.weights_dt, t_end)
             traces[f"w:{proj_name}"] = Trace(trace.times, np.swapaxes(trace.values, 1, 2) if proj.tied
                                              else trace.values)
         spikes = {}
         for name in recording.spikes:
-            mon = monitors[f"spikes:{name}"]
-            steps = np.round(np.asarray(mon.t / b2.ms) / net.dt).astype(np.int64)
-            spikes[name] = SpikeTrain(steps * net.dt, np.asarray(mon.i[:], dtype=np.int64),
+            rec = recorded[f"spikes:{name}"]
+            steps = np.round(rec["t"] / net.dt).astype(np.int64)
+            spikes[name] = SpikeTrain(steps * net.dt, rec["i"].astype(np.int64),
                                       np.zeros(len(steps), dtype=np.int64))
         return RunResult(traces, weights, final, t_end, int(round(t_end / net.dt)), wall, run_time, spikes=spikes)
 
@@ -602,21 +675,58 @@ def _standalone(run) -> None:
         raise
 
 
-def _run_program(directory: str, seed: int, args: dict | None = None) -> None:
+def _run_program(directory: str, seed: int, args: dict | None = None, env: dict | None = None) -> None:
     """Run the program built in `directory` with `seed` (in $NEUROSIM_SEED, which it
-    reads when it starts: _seed) and the run-time values `args` ({VariableView or
-    TimedArray: values}); Brian2 writes those into the project's static_arrays, removed
-    again afterwards."""
+    reads when it starts: _seed), the run-time values `args` ({VariableView or
+    TimedArray: values}; Brian2 writes those into the project's static_arrays, removed
+    again afterwards) and the environment variables `env` (a stretch of the run:
+    standalone_stretches.py)."""
     device = _b2().get_device()
-    os.environ["NEUROSIM_SEED"] = str(seed)
+    env = {"NEUROSIM_SEED": str(seed), **(env or {})}
+    os.environ.update(env)
     try:
         device.run(directory, with_output=True, run_args=args)
     finally:
-        del os.environ["NEUROSIM_SEED"]
+        for name in env:
+            del os.environ[name]
         for name in device.run_args_arrays:
             for path in (os.path.join(directory, "static_arrays", name + suffix) for suffix in ("", ".lock")):
                 if os.path.exists(path):
                     os.remove(path)
+
+
+_RANDOM_BUFFERS = ("rand_buffer", "randn_buffer")  # Brian2 device attributes: the address of a C array
+
+
+def _random_state() -> dict:
+    """Brian2's random state (numpy's generator, and the buffers of numbers drawn ahead
+    for Cython's rand() and randn() with their positions) as values that mean the same
+    in another process: the buffers' contents instead of their addresses."""
+    from brian2.codegen.generators.cython_generator import _BUFFER_SIZE
+
+    state = _b2().get_device().get_random_state()
+    for name in _RANDOM_BUFFERS:
+        address = int(state[name][0])
+        state[name] = np.ctypeslib.as_array((ctypes.c_double * _BUFFER_SIZE).from_address(address)).copy() \
+            if address else None
+    return state
+
+
+def _set_random_state(state: dict) -> None:
+    """Set Brian2's random state from _random_state(): each buffer copied into memory
+    from malloc, which Brian2's Cython code frees when it draws the next buffer."""
+    device, libc = _b2().get_device(), ctypes.CDLL(None)
+    libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+    state = dict(state)
+    for name in _RANDOM_BUFFERS:
+        old, contents, address = int(getattr(device, name)[0]), state[name], 0
+        if old:
+            libc.free(old)
+        if contents is not None:
+            address = libc.malloc(contents.nbytes)
+            ctypes.memmove(address, contents.ctypes.data, contents.nbytes)
+        state[name] = np.array([address], dtype=np.intp)
+    device.set_random_state(state)
 
 
 def _matrix(syn, flat) -> np.ndarray:
@@ -658,7 +768,9 @@ def _device(target: str, build_dir: str | None, cache_key: str | None):
 def _seed(seed: int, standalone: bool) -> None:
     """Seed Brian2's random numbers. A standalone program reads its seed when it starts
     (from $NEUROSIM_SEED, set by _run_program), so that another seed is not another
-    program; the generators get seed + i as with Brian2's own `seed`."""
+    program; the generators get seed + i as with Brian2's own `seed`. A stretch of a
+    checkpointed run then takes the random state the last one left
+    (standalone_stretches.py)."""
     b2 = _b2()
     if not standalone:
         b2.seed(seed)
@@ -668,25 +780,27 @@ def _seed(seed: int, standalone: bool) -> None:
         const char* _seed = std::getenv("NEUROSIM_SEED");
         for (int _i = 0; _i < {threads}; _i++)
             brian::_random_generators[_i].seed((_seed ? std::strtoul(_seed, nullptr, 10) : 0UL) + _i);
+        {standalone_stretches.STRETCH_START.format(threads=threads)}
     }}""")
+    b2.device.insert_code("before_end", f"{{{standalone_stretches.STRETCH_END.format(threads=threads)}\n}}")
 
 
-def _build_and_run(directory: str, cached: bool, seed: int) -> None:
-    """Generate (network.cpp's loop edited), compile (only what changed since the
-    folder's last build, with our additions to the makefile; both standalone_make.py)
-    and run with `seed`. In a cache folder a failed compile is retried once from clean
+def _compile(directory: str, cached: bool) -> None:
+    """Generate (network.cpp and objects.h edited) and compile (only what changed since
+    the folder's last build, with our additions to the makefile; both
+    standalone_make.py). In a cache folder a failed compile is retried once from clean
     (a damaged object file), and a good build records its program's checksum."""
     from brian2.codegen.cpp_prefs import get_compiler_and_args
 
     device = _b2().get_device()  # the device itself: brian2.device is a proxy that only reads
     _stable_clock_starts(device.main_queue)
-    network_source = device.generate_network_source
-    device.generate_network_source = lambda writer, compiler: network_source(
-        standalone_make.NetworkSourceWriter(writer), compiler)
+    network_source, objects_source = device.generate_network_source, device.generate_objects_source
+    device.generate_network_source = lambda writer, *args: network_source(standalone_make.SourceWriter(writer), *args)
+    device.generate_objects_source = lambda writer, *args: objects_source(standalone_make.SourceWriter(writer), *args)
     try:
         device.build(directory=directory, compile=False, run=False, clean=False)
     finally:
-        del device.generate_network_source  # the class's method again
+        del device.generate_network_source, device.generate_objects_source  # the class's methods again
     standalone_make.prepare(directory)
     compiler = get_compiler_and_args()[0]
     try:
@@ -697,7 +811,6 @@ def _build_and_run(directory: str, cached: bool, seed: int) -> None:
         warnings.warn(f"the cached standalone project in {directory} did not compile; building it again from clean")
         standalone_make.clean(directory)
         device.compile_source(directory, compiler, debug=False, clean=True)
-    _run_program(directory, seed)
     if cached:
         standalone_cache.mark_built(directory)
 
@@ -725,16 +838,18 @@ def _cython_available() -> bool:
     return False
 
 
-def _reporter(progress: bool):
-    """Brian2 `report` in runtime mode: a tqdm bar over simulated time."""
+def _reporter(progress: bool, total_ms: float):
+    """Brian2 `report` in runtime mode: a tqdm bar over the simulated time of the whole
+    run (total_ms), whichever stretch of it a `run` call simulates."""
     if not progress:
         return None, lambda: None
     from tqdm import tqdm
 
+    b2 = _b2()
     bar = tqdm(total=100, unit="%", desc="simulated", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
 
     def report(elapsed, completed, start, duration):
-        bar.n = round(100 * float(completed), 1)
+        bar.n = round(100 * (float(start / b2.ms) + float(completed) * float(duration / b2.ms)) / total_ms, 1)
         bar.refresh()
 
     return report, bar.close

@@ -66,7 +66,7 @@ def project(name: str):
 
 
 def mark_built(folder) -> None:
-    """Record the checksum of the program that has just built and run."""
+    """Record the checksum of the program that has just been built."""
     (Path(folder) / STAMP).write_text(_checksum(Path(folder) / "main"))
 
 

@@ -1,6 +1,8 @@
 """How a cpp_standalone project is compiled: Brian2's makefile, unchanged, plus a
 makefile of ours read after it, a dependency list written here, and as many make jobs
-as cores; and one edit of Brian2's generated loop (fast_network_loop, at the end).
+as cores; and edits of Brian2's generated sources (at the end): its loop without a clock
+read per step (fast_network_loop), a run of one stretch of the run (windowed_network_loop)
+and a random generator whose state can be written and read (portable_random_state).
 
 What a first build of the PAL microcircuit (5-20-10-20-5 with recording, 87 files) cost
 on the 2-core machine, measured file by file (docs/performance.md, "First build"):
@@ -34,8 +36,12 @@ PCH_HEADER = """// The headers every code object of a Brian2 cpp_standalone proj
 #include <climits>
 #include <cmath>
 #include <ctime>
+#include <csignal>
 #include <fstream>
 #include <iostream>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 """
 
 # Read by make after Brian2's makefile: $(CXXFLAGS), $(OBJS) and $(H_SRCS) are its.
@@ -119,13 +125,86 @@ def fast_network_loop(network_cpp: str) -> str:
         _LOOP_END, _LOOP_END + "    elapsed_realtime = (double)(std::clock() - start)/(1 * CLOCKS_PER_SEC);\n")
 
 
-class NetworkSourceWriter:
-    """Brian2's project writer with network.cpp edited by fast_network_loop, for the
-    device's generate_network_source (backends/brian2.py, _build_and_run)."""
+_RUN_START = "void Network::run("
+_RUN_INTERVAL = """    const double t_start = t;
+    const double t_end = t + duration;
+"""
+_CLOCK_INTERVALS = """    for(std::set<Clock*>::iterator i=clocks.begin(); i!=clocks.end(); i++)
+        (*i)->set_interval(t, t_end);
+"""
+WINDOW = """// neurosim (standalone_make.py): $NEUROSIM_WINDOW = "start end" in seconds runs that
+// stretch of the run, its clocks starting at `start`
+#include <cstdlib>
+static void neurosim_window(double& t_start, double& t_end)
+{
+    const char* window = std::getenv("NEUROSIM_WINDOW");
+    if (window)
+    {
+        char* rest;
+        t_start = std::strtod(window, &rest);
+        t_end = std::strtod(rest, nullptr);
+    }
+}
+
+"""
+
+
+def windowed_network_loop(network_cpp: str) -> str:
+    """network.cpp whose run simulates only the stretch [start, end) of the run that
+    $NEUROSIM_WINDOW names (its clocks set to start; without it, the whole run): a
+    checkpointed run runs its program once per stretch, each from the last one's state
+    (standalone_stretches.py). Text that does not match is an error: checkpoints need it."""
+    if any(network_cpp.count(text) != 1 for text in (_RUN_START, _RUN_INTERVAL, _CLOCK_INTERVALS)):
+        raise RuntimeError("Brian2's network.cpp is not the text neurosim edits to run a stretch of a run: "
+                           "cpp_standalone runs cannot checkpoint with this Brian2")
+    return network_cpp.replace(_RUN_START, WINDOW + _RUN_START).replace(_RUN_INTERVAL, """    double t_start = t, t_end = t + duration;
+    neurosim_window(t_start, t_end);
+    t = t_start;
+""").replace(_CLOCK_INTERVALS, """    for(std::set<Clock*>::iterator i=clocks.begin(); i!=clocks.end(); i++)
+    {
+        (*i)->set_interval(t, t_end);
+        (*i)->t[0] = (*i)->timestep[0] * (*i)->dt[0];
+    }
+""")
+
+
+_GENERATOR_PUBLIC = """    public:
+        RandomGenerator() {
+"""
+RANDOM_STATE = """    public:
+        // neurosim (standalone_make.py): the state, to go on in another run of the program
+        void neurosim_save(std::ostream& out) const {
+            out << gen << ' ' << has_stored_gauss << ' ' << std::setprecision(17) << stored_gauss << '\\n';
+        }
+        void neurosim_load(std::istream& in) {
+            in >> gen >> has_stored_gauss >> stored_gauss;
+        }
+        RandomGenerator() {
+"""
+
+
+def portable_random_state(objects_h: str) -> str:
+    """objects.h whose RandomGenerator (a Mersenne Twister and a stored normal draw) can
+    write its state as text and read it back: a program run of one stretch of a run
+    continues the last one's random numbers exactly."""
+    if objects_h.count(_GENERATOR_PUBLIC) != 1:
+        raise RuntimeError("Brian2's objects.h is not the text neurosim edits to keep the random generator's state: "
+                           "cpp_standalone runs cannot checkpoint with this Brian2")
+    return objects_h.replace("#include<random>\n", "#include<random>\n#include<iomanip>\n#include<iostream>\n", 1) \
+        .replace(_GENERATOR_PUBLIC, RANDOM_STATE)
+
+
+class SourceWriter:
+    """Brian2's project writer with network.cpp edited by fast_network_loop and
+    windowed_network_loop and objects.h by portable_random_state, for the device's
+    generate_network_source and generate_objects_source (backends/brian2.py, _compile)."""
 
     def __init__(self, writer):
         self.writer = writer
 
     def write(self, filename, contents):
-        contents.cpp_file = fast_network_loop(contents.cpp_file)
+        if filename == "network.*":
+            contents.cpp_file = windowed_network_loop(fast_network_loop(contents.cpp_file))
+        elif filename == "objects.*":
+            contents.h_file = portable_random_state(contents.h_file)
         self.writer.write(filename, contents)

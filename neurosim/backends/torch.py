@@ -23,16 +23,14 @@ from __future__ import annotations
 
 import functools
 import math
-import pickle
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from .. import interrupt
+from ..checkpoint import Checkpoint
 from ..network import Network, implemented, structure
 from ..noise import check_replayed, replay_key
 from ..recording import BOUND, Divergence, DivergenceError, Recording, RunResult, SpikeTrain, Trace, check_recording
@@ -345,7 +343,7 @@ class TorchSimulator:
         `reset` returns every population's state to its start at each presentation.
         Returns one RunResult per replica; a replica whose state became NaN or inf has
         `divergence` set (the others run on). `checkpoint`: write one every
-        checkpoint.every_ms and when a signal stops the run, or continue from its file."""
+        checkpoint.every and when a signal stops the run, or continue from its file."""
         t_start = time.perf_counter()
         net, recording = self.network, recording or Recording()
         schedules = self._check_schedules(schedules)
@@ -378,11 +376,13 @@ class TorchSimulator:
             t_loop, k = None, 0
             fingerprint = structure(net) if checkpoint is not None else None
             if checkpoint is not None and checkpoint.resume:
-                k, state, diverged = checkpoint.load(monitor, fingerprint, n_steps)
+                k, kept = checkpoint.load(fingerprint, n_steps)
+                state, diverged = kept["state"], kept["diverged"]
+                for name in _Monitor.KEPT:
+                    setattr(monitor, name, kept["monitor"][name])
                 first_chunk = k - k % chunk
                 draws = self._draws(drawing, keys, first_chunk, min(chunk, n_steps - first_chunk))
-            every = max(1, round(checkpoint.every_ms / net.dt / block)) * block \
-                if checkpoint is not None and math.isfinite(checkpoint.every_ms) else None
+            every = checkpoint.every_steps(net.dt, block) if checkpoint is not None else None
             bar = _progress(progress, n_steps)
             while k < n_steps:
                 if k == block:  # the first block compiles; the loop's rate counts from the second
@@ -406,7 +406,8 @@ class TorchSimulator:
                     break
                 stop = interrupt.requested() and k < n_steps
                 if checkpoint is not None and k < n_steps and (stop or (every is not None and k % every == 0)):
-                    checkpoint.save(k, state, diverged, monitor, fingerprint)
+                    checkpoint.save(k, fingerprint, {"state": state, "diverged": diverged, "monitor": {
+                        name: getattr(monitor, name) for name in _Monitor.KEPT}})
                 if stop:
                     break
             _sync(self.device)
@@ -538,38 +539,6 @@ def _sparse(w: torch.Tensor) -> torch.Tensor:
 def _dense(w: torch.Tensor) -> torch.Tensor:
     """(R, post, pre), also from one replica's sparse weight."""
     return w.to_dense()[None] if w.layout == torch.sparse_csr else w
-
-
-@dataclass
-class Checkpoint:
-    """Where a torch run keeps what it needs to continue exactly: the step, every state
-    variable, weight and rule state, the divergences and what was recorded (the noise is
-    counter-based: a function of seed and step, nothing to keep). Written every
-    `every_ms` of simulated time, whole or not at all; `resume`: continue from it."""
-
-    path: Path
-    every_ms: float = float("inf")
-    resume: bool = False
-
-    def save(self, k: int, state, diverged: list, monitor: "_Monitor", fingerprint) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        torch.save({"k": k, "state": state, "diverged": diverged, "fingerprint": repr(fingerprint),
-                    "monitor": {name: getattr(monitor, name) for name in _Monitor.KEPT}}, tmp)
-        tmp.replace(self.path)
-
-    def load(self, monitor: "_Monitor", fingerprint, n_steps: int):
-        """(step, state, divergences) from the file, the recording restored into monitor."""
-        try:
-            data = torch.load(self.path, weights_only=False)
-            k, state, diverged, kept, made_by = (data["k"], data["state"], data["diverged"], data["monitor"],
-                                                 data["fingerprint"])
-        except (OSError, RuntimeError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as err:
-            raise ValueError(f"{self.path}: not a readable checkpoint ({err})") from None
-        if made_by != repr(fingerprint) or not 0 < k < n_steps:
-            raise ValueError(f"{self.path}: a checkpoint of another network or run (step {k} of {n_steps})")
-        for name in _Monitor.KEPT:
-            setattr(monitor, name, kept[name])
-        return k, state, diverged
 
 
 class _Monitor:
