@@ -2,10 +2,11 @@
 
 The `neurosim` console script: `run` (a config through its model's runner,
 microcircuits.runners), `demo` (microcircuits.demo), `export` and `map` (a trained
-microcircuit to NIR, PyNN or a chip, microcircuits.export). An error in a config or a
-file exits with 2 and names what to fix; a diverged run exits with 1 after writing its
-results; a run stopped by SIGINT or SIGTERM exits with 128 + the signal (130, 143) after
-writing what it recorded, with status `interrupted`."""
+microcircuit to NIR, PyNN or a chip, microcircuits.export). Exit codes: 0 complete; 1 diverged
+(results written, status `diverged`); 2 a bad config, option or file, named in one line
+(nothing run); 3 failed (an error of the run itself: status `failed` with the message,
+the traceback beside it); 128 + the signal (130, 143) stopped by SIGINT or SIGTERM
+(what it recorded written, status `interrupted`)."""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from neurosim.config import load_config, merge, parse_set
 from neurosim.interrupt import Interrupted
+from neurosim.recording import DivergenceError, RunFailed
 
 
 def cmd_run(args) -> int:
@@ -39,7 +41,7 @@ def cmd_run(args) -> int:
         config = merge(config, overrides)
         out = Path(args.out or Path("runs") / Path(args.config).stem)
     make_config(config)  # a bad config is refused before --out is touched
-    with _claim(out, args.overwrite):
+    with _claim(out, args.overwrite, resuming=bool(args.resume)):
         summaries = run_experiment(config, out, progress=True, resume=bool(args.resume))
     for summary in summaries if isinstance(summaries, list) else [summaries]:
         print(_format_summary(summary))
@@ -52,12 +54,14 @@ LOCK = ".neurosim.lock"
 
 
 @contextmanager
-def _claim(out: Path, overwrite: bool):
+def _claim(out: Path, overwrite: bool, resuming: bool):
     """Hold --out for this run: it must be a folder we can write, not held by another live
     run (a lock file inside, released when the run ends however it ends), and not hold a
-    complete run unless --overwrite. A folder this call made and the run left empty is
-    removed again."""
+    complete run, or an unfinished one with a checkpoint (unless resuming it), unless
+    --overwrite. A folder this call made and the run left empty is removed again."""
     from filelock import FileLock, Timeout
+
+    from neurosim.checkpoint import unfinished
 
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
@@ -76,6 +80,9 @@ def _claim(out: Path, overwrite: bool):
         if complete and not overwrite:
             raise ValueError(f"--out {out} holds a complete run ({complete[0]}); pass --overwrite to replace it "
                              "or choose another --out")
+        if unfinished(out) and not resuming and not overwrite:
+            raise ValueError(f"--out {out} holds an unfinished run with a checkpoint; continue it with neurosim run "
+                             f"--resume {out}, or pass --overwrite to start again")
         yield
     finally:
         lock.release()
@@ -154,7 +161,8 @@ def main(argv=None) -> int:
     run.add_argument("--out", help="output folder (default runs/CONFIG_NAME)")
     run.add_argument("--overwrite", action="store_true", help="replace a complete run in --out")
     run.add_argument("--checkpoint-every", type=float, metavar="MS",
-                     help="torch: write a checkpoint every MS of simulated time (and when SIGINT/SIGTERM stops the run)")
+                     help="write a checkpoint every MS of simulated time (and when SIGINT/SIGTERM stops the run); "
+                          "torch, or brian2 cython/numpy with one replica")
     run.add_argument("--resume", metavar="OUT", help="continue the checkpointed run in OUT")
     run.add_argument("--seed", type=int)
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -185,9 +193,12 @@ def main(argv=None) -> int:
     except Interrupted as err:  # SIGINT or SIGTERM: what was recorded is written
         print(f"neurosim: {err}", file=sys.stderr)
         return 128 + err.signum
-    except RuntimeError as err:  # a diverged run: its results are written
+    except DivergenceError as err:  # its results are written
         print(f"neurosim: {err}", file=sys.stderr)
         return 1
+    except RunFailed as err:
+        print(f"neurosim: {err}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

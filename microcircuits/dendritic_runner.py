@@ -13,8 +13,6 @@ inputs are U[0, 1] vectors, and the config's learning rates say which weights le
 from __future__ import annotations
 
 import copy
-import json
-import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim import activations, interrupt, schema
+from neurosim import activations, checkpoint as checkpoints, interrupt, schema
 from neurosim.recording import DivergenceError, Recording, Trace, write_results, write_summary
 from neurosim.schedule import Schedule
 
@@ -37,13 +35,20 @@ def make_config(user: dict) -> dict:
     if user.get("model", "dendritic") != "dendritic":
         raise ValueError(f"unknown model {user['model']!r}; available: ['dendritic']")
     config = overlay(copy.deepcopy(DEFAULTS), user)
-    n = dendritic.MicrocircuitConfig.from_dict(config["network"]).layers  # validates [network]
+    cfg = dendritic.MicrocircuitConfig.from_dict(config["network"])  # validates [network]
+    n = cfg.layers
     weights = 4 * sum(a * b for a, b in zip(n, n[1:])) * config["run"]["replicas"]  # W, B, W^IP, B^PI
     schema.check_memory(f"network.layers {n} with {config['run']['replicas']} replica(s)", 8 * 4 * weights)
     if config["task"]["name"] not in TASKS:
         raise ValueError(f"task.name must be one of {TASKS}, got {config['task']['name']!r}")
-    if config["run"]["checkpoint_every"] is not None and config["run"]["backend"] != "torch":
-        raise ValueError("run.checkpoint_every: checkpoints run on the torch backend only so far")
+    run = config["run"]
+    if run["checkpoint_every"] is not None and run["backend"] == "brian2":
+        if run["replicas"] > 1:
+            raise ValueError(f"run.checkpoint_every: on brian2, checkpoints run one replica; this run has "
+                             f"{run['replicas']} (torch checkpoints replicas together)")
+        if run["target"] == "cpp_standalone" and cfg.neuron == "spiking":
+            raise ValueError("run.checkpoint_every: on cpp_standalone the spiking microcircuit cannot checkpoint (its "
+                             "spikes in flight between two stretches are not kept); use cython, numpy or torch")
     return config
 
 
@@ -119,7 +124,9 @@ def build_schedule(task: Task, task_cfg: dict, out: str, n_out: int, seed: int) 
     return schedule, starts
 
 
-CHECKPOINT, RUN_CONFIG = "checkpoint.pt", "run_config.json"  # in out_dir while a checkpointed run is unfinished
+# Unless run.checkpoint_every says otherwise, a run on torch or Brian2's runtime writes a
+# checkpoint every tenth of its simulated time (and when a signal stops it).
+DEFAULT_CHECKPOINTS = 10
 
 
 def run(config: dict, out_dir, progress: bool = False, log=print, resume: bool = False) -> dict | list[dict]:
@@ -129,19 +136,21 @@ def run(config: dict, out_dir, progress: bool = False, log=print, resume: bool =
     program built once), each written to out_dir/seed<k>; returns their summaries. A run
     that diverges still writes everything recorded so far, then re-raises. A torch run on
     the CPU with run.compile unset compiles its step from COMPILE_FROM_STEPS steps.
-    run.checkpoint_every (ms, torch only) writes out_dir/CHECKPOINT (and the config,
-    RUN_CONFIG) every so much simulated time and when a signal stops the run; `resume`
-    continues from it, bit for bit as the run would have gone on."""
+    A run on torch or on one replica of Brian2 writes a checkpoint (neurosim.checkpoint:
+    out_dir/CHECKPOINT and the config, RUN_CONFIG) every run.checkpoint_every ms of
+    simulated time (unset: every 1/DEFAULT_CHECKPOINTS of the run, but on cpp_standalone
+    none: its checkpoints split the run into program runs) and when a signal stops the
+    run; `resume` continues from it, bit for bit as the run would have gone on."""
     config = make_config(config)
     out_dir = Path(out_dir)
     run = config["run"]
-    checkpoint = _checkpoint(config, out_dir, resume)
     seeds = [int(run["seed"]) + i for i in range(run["replicas"])]
     task_cfg = config["task"]
     cfg = dendritic.MicrocircuitConfig.from_dict(config["network"])
     out = dendritic.output_key(cfg)
     replicas = [_Replica(config, cfg, seed, out_dir if len(seeds) == 1 else out_dir / f"seed{seed}") for seed in seeds]
     first = replicas[0]
+    checkpoint = _checkpoint(config, out_dir, resume, first.schedule.duration)
     hidden = dendritic.hidden_layers(cfg)
     record_every = task_cfg["record_every"] or (len(first.task.train_x)
                                                 + (len(first.task.test_x) if task_cfg["test_every"] == 1 else 0))
@@ -179,27 +188,24 @@ def run(config: dict, out_dir, progress: bool = False, log=print, resume: bool =
             ([f"continue with: neurosim run --resume {out_dir}"] if checkpoint is not None else [])
         raise interrupt.Interrupted(signum, f"run interrupted by {interrupt.describe(signum)}: {'; '.join(what)}")
     if checkpoint is not None:  # the run is over: its results hold everything
-        checkpoint.path.unlink(missing_ok=True)
-        (out_dir / RUN_CONFIG).unlink(missing_ok=True)
+        checkpoints.finished(out_dir)
     if errors:
         raise errors[0]
     return summaries[0] if len(summaries) == 1 else summaries
 
 
-def _checkpoint(config: dict, out_dir: Path, resume: bool):
-    """The torch Checkpoint of this run (None without run.checkpoint_every or resume);
-    writes the config beside it for `neurosim run --resume`."""
+def _checkpoint(config: dict, out_dir: Path, resume: bool, duration_ms: float):
+    """The Checkpoint of this run (every run.checkpoint_every ms, by default a
+    DEFAULT_CHECKPOINTS-th of the run), or None: Brian2 replicas cannot checkpoint (make_config
+    refuses checkpoint_every there), and cpp_standalone does only when asked to."""
     run = config["run"]
-    if run["checkpoint_every"] is None and not resume:
+    if run["backend"] == "brian2" and (run["replicas"] > 1 or (run["target"] == "cpp_standalone"
+                                                               and run["checkpoint_every"] is None)):
+        if resume:
+            raise ValueError(f"--resume {out_dir}: this brian2 run ({run['target']!r}, {run['replicas']} "
+                             "replica(s), run.checkpoint_every unset) wrote no checkpoints")
         return None
-    from neurosim.backends.torch import Checkpoint
-
-    checkpoint = Checkpoint(out_dir / CHECKPOINT, run["checkpoint_every"] or math.inf, resume)
-    if resume and not checkpoint.path.exists():
-        raise ValueError(f"--resume {out_dir}: no checkpoint there ({checkpoint.path} is missing)")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / RUN_CONFIG).write_text(json.dumps(config))
-    return checkpoint
+    return checkpoints.for_run(out_dir, config, run["checkpoint_every"] or duration_ms / DEFAULT_CHECKPOINTS, resume)
 
 
 @dataclass
@@ -231,9 +237,9 @@ class _Replica:
         write_results(self.out_dir / "results.h5", config=config, result=result, metrics=metrics, summary=summary,
                       status=status, detail=detail)
         write_summary(self.out_dir / "summary.json", summary, status, detail)
-        from .plots import plot_run
+        from .plots import plot_run, plot_safely
 
-        plot_run(self.out_dir / "results.h5", self.out_dir)
+        plot_safely(plot_run, self.out_dir / "results.h5", self.out_dir)
         return summary, error
 
 
@@ -248,7 +254,7 @@ def _simulate(run: dict, replicas: list[_Replica], recording: Recording, progres
     from neurosim.backends.brian2 import Brian2Simulator
 
     sim = Brian2Simulator([r.net for r in replicas], target=run["target"], seed=[r.seed for r in replicas])
-    return sim.run_replicas([r.schedule for r in replicas], recording, progress=progress)
+    return sim.run_replicas([r.schedule for r in replicas], recording, progress=progress, checkpoint=checkpoint)
 
 
 def compute_metrics(result, task: Task, schedule: Schedule, starts: list, cfg, out: str) -> dict[str, Trace]:

@@ -35,11 +35,12 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim import activations, interrupt, schema
-from neurosim.recording import BOUND, DivergenceError, RunResult, Trace, within_bound, write_results, write_summary
+from neurosim import activations, checkpoint as checkpoints, interrupt, schema
+from neurosim.recording import BOUND, Divergence, DivergenceError, RunResult, Trace, within_bound, write_results, write_summary
 
 from . import baselines, rate_models
 from .defaults import DEFAULTS, overlay
+from .plots import finite, plot_safely
 from .tasks import Task, load_task, network_teacher_task
 
 MODELS = ("energy", "dfc", "inversion", "mlp")
@@ -111,9 +112,9 @@ def make_config(user: dict) -> dict:
     for key, why in UNUSED_TASK_KEYS.items():
         if task[key] != DEFAULTS["task"][key]:
             raise ValueError(f"task.{key} does not apply to model {model!r} ({why})")
-    batch = run["batch"]
-    if run["checkpoint_every"] is not None:
-        raise ValueError(f"run.checkpoint_every: model {model!r} has no checkpoints yet (model 'dendritic' on torch has)")
+    batch, every = run["batch"], run["checkpoint_every"]
+    if every is not None and (every != int(every) or every < 1):
+        raise ValueError(f"run.checkpoint_every counts epochs for model {model!r}: an integer >= 1, got {every!r}")
     if model != "mlp":
         if run["backend"] == "brian2" and batch != 1:
             raise ValueError(f"run.batch = {batch} needs run.backend = 'torch' (Brian2 presents one sample at a time)")
@@ -138,19 +139,23 @@ def load_rate_task(task: dict, cfg, seed: int) -> Task:
 def run(config: dict, out_dir, progress: bool = False, log=print, resume: bool = False) -> dict:
     """Train one config (see the module docstring); write summary.json, results.h5,
     weights.npz and curve.png into out_dir; return the summary. Weights that turn NaN or
-    inf stop the run (RuntimeError) after everything so far is written. There is no
-    progress bar (`progress` is ignored): every epoch is logged. No checkpoints: `resume`
-    is refused."""
+    inf stop the run (DivergenceError) after everything so far is written. There is no
+    progress bar (`progress` is ignored): every epoch is logged. A checkpoint
+    (neurosim.checkpoint: the weights, the curves, the totals and the shuffling
+    generator) is written after every run.checkpoint_every epochs (unset: every epoch)
+    and after the epoch a signal stopped; `resume` continues from it on any backend, bit
+    for bit as the run would have gone on (each epoch's noise is seeded by its number)."""
     config = make_config(config)
-    if resume:
-        raise ValueError(f"--resume: model {config['model']!r} has no checkpoints yet (model 'dendritic' on torch has)")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     model, task_cfg, run = config["model"], config["task"], config["run"]
     seed, batch, epochs = int(run["seed"]), int(run["batch"]), int(task_cfg["epochs"])
     module = principle(model)
     cfg = network_config(model, dict(config["network"]))
     task = load_rate_task(task_cfg, cfg, seed)
+    if batch > len(task.train_x):
+        raise ValueError(f"run.batch = {batch} is larger than the training set ({len(task.train_x)} samples of "
+                         f"{task_cfg['name']!r}, task.n_train = {task_cfg['n_train']}): an epoch would train on nothing")
+    out_dir.mkdir(parents=True, exist_ok=True)
     if model == "mlp":
         weights = rate_models.forward_weights(cfg.layers, seed, cfg.init_w)
         forward = _mlp_forward
@@ -181,11 +186,18 @@ def run(config: dict, out_dir, progress: bool = False, log=print, resume: bool =
                 raise ValueError(f"epoch_metrics of {model!r} returns {key!r}, a name the summary reserves")
             extra.setdefault(key, []).append(float(value))
 
-    t0 = time.perf_counter()
-    evaluate()
-    status, detail = "complete", ""
+    t0, start = time.perf_counter(), 0
+    checkpoint = checkpoints.for_run(out_dir, config, run["checkpoint_every"] or 1, resume)
+    fingerprint = {key: config[key] for key in ("model", "network", "task")}, seed
+    if resume:
+        start, kept = checkpoint.load(fingerprint, epochs)
+        weights, history, extra, totals = kept["weights"], kept["history"], kept["extra"], kept["totals"]
+        rng.bit_generator.state = kept["rng"]
+    else:
+        evaluate()
+    status, detail, divergence = "complete", "", None
     with interrupt.on_signals():
-        for epoch in range(epochs):
+        for epoch in range(start, epochs):
             order = rng.permutation(len(task.train_x))
             x, y = task.train_x[order], task.train_y[order]
             if model == "mlp":
@@ -201,6 +213,7 @@ def run(config: dict, out_dir, progress: bool = False, log=print, resume: bool =
                         module.schedule(cfg, x, y, batch))
                 except DivergenceError as err:  # what it ran until then is kept
                     result, status, detail = err.result, "diverged", f"{err} in epoch {epoch + 1}"
+                    divergence = err.divergence
                 weights.update(result.final_weights)
                 for key in totals:
                     totals[key] += getattr(result, key)
@@ -211,10 +224,15 @@ def run(config: dict, out_dir, progress: bool = False, log=print, resume: bool =
             bad = [k for k, w in weights.items() if not np.all(within_bound(w))]
             if bad:
                 status, detail = "diverged", f"weights {bad} have NaN, inf or |w| > {BOUND:g} after epoch {epoch + 1}"
+                divergence = Divergence.of(f"w:{bad[0]}", weights[bad[0]][~within_bound(weights[bad[0]])],
+                                           totals["sim_time_ms"])
                 break
             evaluate()
             acc = f"test accuracy {history['test_accuracy'][-1]:.4f}, " if history["test_accuracy"] else ""
             log(f"epoch {epoch + 1}/{epochs}: {acc}test mse {history['test_mse'][-1]:.4g}")
+            if epoch + 1 < epochs and (interrupt.requested() or (epoch + 1) % checkpoint.every == 0):
+                checkpoint.save(epoch + 1, fingerprint, {"weights": weights, "history": history, "extra": extra,
+                                                         "totals": totals, "rng": rng.bit_generator.state})
             if interrupt.requested() and epoch + 1 < epochs:
                 status, detail = "interrupted", f"{interrupt.describe(interrupt.requested())} after epoch {epoch + 1}"
                 break
@@ -235,10 +253,14 @@ def run(config: dict, out_dir, progress: bool = False, log=print, resume: bool =
     }
     _write(out_dir, config, summary, weights, history, extra, totals, wall, status, detail)
     if status == "interrupted":
+        resume_with = f"; continue with: neurosim run --resume {out_dir}" if checkpoint.path.exists() else \
+            " (before the first checkpoint: nothing to resume)"
         raise interrupt.Interrupted(signum, f"{model} run interrupted by {detail}; results so far "
-                                    f"are in {out_dir} (status 'interrupted')")
-    if status != "complete":
-        raise RuntimeError(f"{model} run {status}: {detail}; results so far are in {out_dir}")
+                                    f"are in {out_dir} (status 'interrupted'){resume_with}")
+    if status == "complete":
+        checkpoints.finished(out_dir)
+    if status == "diverged":
+        raise DivergenceError(divergence, None, f"{model} run diverged: {detail}; results so far are in {out_dir}")
     return summary
 
 
@@ -272,7 +294,7 @@ def _write(out_dir: Path, config: dict, summary: dict, weights: dict, history: d
     result = RunResult({}, weights, {}, totals["sim_time_ms"], totals["steps"], wall, totals["run_time_s"])
     write_results(out_dir / "results.h5", config=config, result=result, metrics=metrics, summary=summary,
                   status=status, detail=detail)
-    _plot_curve(out_dir / "curve.png", summary, history)
+    plot_safely(_plot_curve, out_dir / "curve.png", summary, history)
 
 
 def _plot_curve(path: Path, summary: dict, history: dict) -> None:
@@ -284,7 +306,7 @@ def _plot_curve(path: Path, summary: dict, history: dict) -> None:
     fig = Figure(figsize=(4.5 * len(panels), 3.5))
     for k, (label, values) in enumerate(panels, start=1):
         ax = fig.add_subplot(1, len(panels), k)
-        values = np.where(np.isfinite(values), values, np.nan)  # an overflowed test error is left out
+        values = finite(values)  # an overflowed test error is left out
         ax.plot(np.arange(len(values)), values, "o-")
         if label == "test mse" and np.nanmin(values) > 0:
             ax.set_yscale("log")

@@ -1,7 +1,10 @@
-"""Checkpoints of torch runs (neurosim/backends/torch.py Checkpoint, the dendritic runner's
-run.checkpoint_every, `neurosim run --resume`): a run killed after its second checkpoint
-and resumed ends bit for bit as the uninterrupted run; SIGINT leaves a resumable
-checkpoint; a damaged checkpoint and Brian2 are refused."""
+"""Checkpoints (neurosim/checkpoint.py; run.checkpoint_every, `neurosim run --resume`) of
+the dendritic microcircuit on torch, on Brian2's runtime and on cpp_standalone (one
+program run per stretch), and of a rate runner (DFC, per epoch): a run killed after its
+second checkpoint and resumed ends bit for bit as the uninterrupted run (for the torch,
+runtime and DFC runs: one with its default checkpoints; cpp_standalone: one program run
+over the whole run); SIGINT and SIGTERM leave a resumable checkpoint; a damaged
+checkpoint, Brian2 replicas, an unfinished run's folder and mixed options are refused."""
 import os
 import signal
 import subprocess
@@ -16,17 +19,24 @@ from microcircuits.cli import main
 from neurosim.recording import read_results
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN = [str(ROOT / "examples" / "pal_teacher_student.toml"), "--backend", "torch", "--no-compile",
-       "--set", "task.epochs=12"]  # 1,320 ms simulated, OU noise and PAL: every kind of state
+# the dendritic microcircuit: 1,320 ms simulated, OU noise and PAL: every kind of state,
+# a checkpoint every 100 ms (cpp_standalone: every 10 ms, or the run is over before a signal
+# reaches it); DFC: 4 epochs, a checkpoint after each
+RUNS = {backend: [str(ROOT / "examples" / "pal_teacher_student.toml"), *options, "--set", "task.epochs=12"]
+        for backend, options in {"torch": ["--backend", "torch", "--no-compile"],
+                                 "brian2": ["--backend", "brian2", "--target", "cython"],
+                                 "standalone": ["--backend", "brian2", "--target", "cpp_standalone"]}.items()}
+RUNS["dfc"] = [str(ROOT / "examples" / "dfc_digits.toml"), "--set", "task.epochs=4", "--set", "task.n_train=200"]
+EVERY = {"torch": "100", "brian2": "100", "standalone": "10", "dfc": "1"}
 
 
-def _stopped_after_checkpoints(out: Path, n: int, sig: int) -> tuple[int, str]:
+def _stopped_after_checkpoints(run: str, out: Path, n: int, sig: int) -> tuple[int, str]:
     """Start a checkpointed run into out, send `sig` once its checkpoint has been written
     n times; (exit code, stderr)."""
-    proc = subprocess.Popen([sys.executable, "-m", "microcircuits.cli", "run", *RUN, "--out", str(out),
-                             "--checkpoint-every", "100"], cwd=ROOT, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "microcircuits.cli", "run", *RUNS[run], "--out", str(out),
+                             "--checkpoint-every", EVERY[run]], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    path, seen, last = out / "checkpoint.pt", 0, None
+    path, seen, last = out / "checkpoint.pkl", 0, None
     while seen < n and proc.poll() is None:
         stamp = path.stat().st_mtime_ns if path.exists() else None
         if stamp is not None and stamp != last:
@@ -34,7 +44,7 @@ def _stopped_after_checkpoints(out: Path, n: int, sig: int) -> tuple[int, str]:
         time.sleep(0.01)
     assert seen == n, f"the run ended after {seen} checkpoints"
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=300)
     return proc.returncode, err
 
 
@@ -47,43 +57,50 @@ def _same(a: Path, b: Path) -> None:
         np.testing.assert_array_equal(trace.values, rb["metrics"][name].values, err_msg=name)
     for name, trace in ra["traces"].items():
         np.testing.assert_array_equal(trace.values, rb["traces"][name].values, err_msg=name)
+    assert not (b / "checkpoint.pkl").exists() and not (b / "run_config.json").exists()
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
+@pytest.fixture(scope="module", params=list(RUNS))
+def uninterrupted(request, tmp_path_factory):
+    """(run, the run made whole, with the default checkpoints)."""
     out = tmp_path_factory.mktemp("ck") / "whole"
-    assert main(["run", *RUN, "--out", str(out)]) == 0
-    return out
+    assert main(["run", *RUNS[request.param], "--out", str(out)]) == 0
+    return request.param, out
 
 
 def test_a_killed_run_resumes_bit_for_bit(uninterrupted, tmp_path):
+    run, whole = uninterrupted
     out = tmp_path / "killed"
-    assert _stopped_after_checkpoints(out, 2, signal.SIGKILL)[0] == -signal.SIGKILL
+    assert _stopped_after_checkpoints(run, out, 2, signal.SIGKILL)[0] == -signal.SIGKILL
     assert not (out / "results.h5").exists()
     assert main(["run", "--resume", str(out)]) == 0
-    _same(uninterrupted, out)
-    assert not (out / "checkpoint.pt").exists() and not (out / "run_config.json").exists()
+    _same(whole, out)
 
 
-def test_sigint_leaves_a_checkpoint_to_resume_from(uninterrupted, tmp_path, capsys):
+def test_a_signal_leaves_a_checkpoint_to_resume_from(uninterrupted, tmp_path):
+    run, whole = uninterrupted
+    sig = {"torch": signal.SIGINT, "brian2": signal.SIGTERM, "standalone": signal.SIGINT, "dfc": signal.SIGINT}[run]
     out = tmp_path / "stopped"
-    code, err = _stopped_after_checkpoints(out, 1, signal.SIGINT)
-    assert code == 130 and f"continue with: neurosim run --resume {out}" in err
+    code, err = _stopped_after_checkpoints(run, out, 1, sig)
+    assert code == 128 + sig and f"continue with: neurosim run --resume {out}" in err
     assert read_results(out / "results.h5")["status"] == "interrupted"
     assert main(["run", "--resume", str(out)]) == 0
-    _same(uninterrupted, out)
+    _same(whole, out)
 
 
-def test_damaged_checkpoints_brian2_and_mixed_options_are_refused(tmp_path, capsys):
+def test_damaged_checkpoints_standalone_and_mixed_options_are_refused(tmp_path, capsys):
     out = tmp_path / "damaged"
-    _stopped_after_checkpoints(out, 1, signal.SIGKILL)
-    (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    _stopped_after_checkpoints("torch", out, 1, signal.SIGKILL)
+    (out / "checkpoint.pkl").write_bytes(b"not a checkpoint")
     assert main(["run", "--resume", str(out)]) == 2
-    assert f"{out / 'checkpoint.pt'}: not a readable checkpoint" in capsys.readouterr().err
+    assert f"{out / 'checkpoint.pkl'}: not a readable checkpoint" in capsys.readouterr().err
     assert main(["run", "--resume", str(out), "--set", "task.epochs=3"]) == 2
     assert "--resume continues a run as it was started: drop --set" in capsys.readouterr().err
     assert main(["run", "--resume", str(tmp_path / "nothing")]) == 2
     assert "no checkpointed run there" in capsys.readouterr().err
+    assert main(["run", *RUNS["torch"], "--out", str(out)]) == 2
+    assert f"--out {out} holds an unfinished run with a checkpoint; continue it with neurosim run --resume {out}, " \
+           "or pass --overwrite" in capsys.readouterr().err
     assert main(["run", str(ROOT / "examples" / "teacher_student.toml"), "--checkpoint-every", "10",
-                 "--out", str(tmp_path / "b2")]) == 2
-    assert "checkpoints run on the torch backend only so far" in capsys.readouterr().err
+                 "--replicas", "2", "--out", str(tmp_path / "b2")]) == 2
+    assert "on brian2, checkpoints run one replica; this run has 2" in capsys.readouterr().err

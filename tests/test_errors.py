@@ -1,6 +1,7 @@
 """Bad input stops with a message naming the field or value; a diverging run names the
 population and the time and keeps what it recorded."""
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -178,18 +179,47 @@ def test_summary_json_is_strict_json_with_its_status(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the metrics of the huge potentials overflow
-@pytest.mark.parametrize("backend", ["torch", "brian2"])
-def test_runaway_weights_stop_the_run_as_diverged(tmp_path, backend):
-    """eta_fw = 1e200 sends weights and potentials past BOUND without a NaN: the run
-    stops, says which population and variable, and its files say `diverged`."""
-    config = {"network": {"layers": [4, 10, 2], "feedback": "fa", "dt": 0.1, "eta_fw": [1e200, 1e200]},
-              "task": {"name": "teacher_student", "epochs": 1, "n_train": 20, "n_test": 10},
+@pytest.mark.parametrize("backend, neuron", [("torch", "rate"), ("brian2", "rate"), ("torch", "spiking"),
+                                             ("brian2", "spiking")])
+def test_runaway_weights_stop_the_run_as_diverged(tmp_path, backend, neuron):
+    """eta_fw = 1e200 sends weights and potentials past BOUND without a NaN, in the rate
+    and the spiking microcircuit: the run stops, says which population and variable, its
+    files say `diverged`, and its plots are drawn from the finite part."""
+    config = {"network": {"layers": [4, 10, 2], "feedback": "fa", "dt": 0.1, "eta_fw": [1e200, 1e200],
+                          "neuron": neuron},
+              "task": {"name": "teacher_student", "epochs": 1, "n_train": 20, "n_test": 10,
+                       **({"t_pres": 10.0} if neuron == "spiking" else {})},
               "run": {"backend": backend, **({"target": "numpy"} if backend == "brian2" else {})}}
-    with pytest.raises(DivergenceError, match=r"population P\d has \|\w+\| > 1e\+12 at t = "):
-        run_experiment(config, tmp_path, log=lambda *a: None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(DivergenceError, match=r"population P\d has \|\w+\| > 1e\+12 at t = "):
+            run_experiment(config, tmp_path, log=lambda *a: None)
+    assert not [w for w in caught if "not drawn" in str(w.message)]
     results = read_results(tmp_path / "results.h5")
     assert results["status"] == "diverged" and "> 1e+12" in results["status_detail"]
     assert json.loads((tmp_path / "summary.json").read_text(), parse_constant=pytest.fail)["status"] == "diverged"
+    for plot in ("learning_curve.png", "angles.png", "apical_mismatch.png"):
+        assert (tmp_path / plot).stat().st_size > 0, plot
+
+
+def test_an_error_of_the_run_itself_is_status_failed(tmp_path, capsys, monkeypatch):
+    """An exception inside a run (here in its metrics): one line, exit 3, summary.json
+    with status `failed` and the message, the traceback beside it."""
+    from microcircuits import dendritic_runner
+
+    def broken(*args, **kwargs):
+        raise MemoryError("no room for the metrics")
+
+    monkeypatch.setattr(dendritic_runner, "compute_metrics", broken)
+    out = tmp_path / "out"
+    assert main(["run", "examples/teacher_student.toml", "--target", "numpy", "--set", "task.epochs=1",
+                 "--set", "task.n_train=5", "--set", "task.n_test=5", "--out", str(out)]) == 3
+    err = capsys.readouterr().err.split("\r")[-1]  # from the progress bar's last line
+    assert err.split("\n")[1].startswith("neurosim: run failed: MemoryError: no room for the metrics (status "
+                                         "'failed'") and err.count("\n") == 2
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=pytest.fail)
+    assert summary["status"] == "failed" and summary["status_detail"] == "MemoryError: no room for the metrics"
+    assert "in broken" in (out / "traceback.txt").read_text()
 
 
 def test_export_and_map_refuse_what_they_cannot_convert(tmp_path, capsys):

@@ -149,11 +149,11 @@ from microcircuits.dendritic import MicrocircuitConfig, build, initial_weights
 from neurosim.backends import brian2 as backend
 from neurosim.schedule import Schedule
 
-def generate_only(directory, cached, seed):
+def generate_only(directory, cached):
     backend._b2().device.build(directory=directory, compile=False, run=False)
     raise SystemExit(0)
 
-backend._build_and_run = generate_only
+backend._compile = generate_only
 cfg = MicrocircuitConfig(layers=[3, 4, 4, 2], feedback="pal", sigma=0.05, eta_bw=1.0, eta_pi=1.0, dt=0.1)
 data = {"x": np.zeros((2, 3)), "P3.target": np.zeros((2, 2))}
 backend.Brian2Simulator(build(cfg, initial_weights(cfg, 0)), target="cpp_standalone",
