@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import activations, checkpoint as checkpoints, interrupt, schema
-from neurosim.recording import BOUND, Divergence, DivergenceError, RunResult, Trace, within_bound, write_results, write_summary
+from neurosim.recording import (BOUND, Divergence, DivergenceError, RunResult, Trace, within_bound, write_results,
+                                write_summary)
 
 from . import baselines, rate_models
 from .defaults import DEFAULTS, overlay

@@ -19,13 +19,14 @@ from microcircuits.cli import main
 from neurosim.recording import read_results
 
 ROOT = Path(__file__).resolve().parent.parent
-# the dendritic microcircuit: 1,320 ms simulated, OU noise and PAL: every kind of state,
-# a checkpoint every 100 ms (cpp_standalone: every 10 ms, or the run is over before a signal
-# reaches it); DFC: 4 epochs, a checkpoint after each
-RUNS = {backend: [str(ROOT / "examples" / "pal_teacher_student.toml"), *options, "--set", "task.epochs=12"]
-        for backend, options in {"torch": ["--backend", "torch", "--no-compile"],
-                                 "brian2": ["--backend", "brian2", "--target", "cython"],
-                                 "standalone": ["--backend", "brian2", "--target", "cpp_standalone"]}.items()}
+# the dendritic microcircuit: 760 ms simulated (cpp_standalone 1,500), OU noise and PAL:
+# every kind of state, a checkpoint every 100 ms (cpp_standalone: every 10 ms, or the run is
+# over before a signal reaches it); DFC: 4 epochs, a checkpoint after each
+RUNS = {backend: [str(ROOT / "examples" / "pal_teacher_student.toml"), *options, "--set", f"task.epochs={epochs}"]
+        for backend, (epochs, options) in {
+            "torch": (6, ["--backend", "torch", "--no-compile"]),
+            "brian2": (6, ["--backend", "brian2", "--target", "cython"]),
+            "standalone": (12, ["--backend", "brian2", "--target", "cpp_standalone"])}.items()}
 RUNS["dfc"] = [str(ROOT / "examples" / "dfc_digits.toml"), "--set", "task.epochs=4", "--set", "task.n_train=200"]
 EVERY = {"torch": "100", "brian2": "100", "standalone": "10", "dfc": "1"}
 

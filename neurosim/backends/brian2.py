@@ -308,9 +308,9 @@ class Brian2Simulator:
             report, close = _reporter(progress and directory is None, n_steps * net.dt)
             t0 = time.perf_counter()
             if directory is None:
-                self._run_runtime(bnet, n_steps, report, checkpoint, divergence, steps)
-                t_end, run_time = float(bnet.t / b2.ms), float(b2.device._last_run_time)
-                recorded = standalone_stretches.read_monitors(monitors)
+                k = self._run_runtime(bnet, n_steps, report, checkpoint, divergence, steps)
+                t_end, run_time = k * net.dt, float(b2.device._last_run_time)
+                recorded = _read_monitors(monitors)
             else:
                 bnet.run(n_steps * net.dt * b2.ms)
                 if progress:
@@ -322,11 +322,11 @@ class Brian2Simulator:
                 if checkpoint is None:
                     _standalone(lambda: _run_program(directory, self.seed))
                     t_end, run_time = n_steps * net.dt, float(b2.device._last_run_time)
-                    recorded = standalone_stretches.read_monitors(monitors)
+                    recorded = _read_monitors(monitors)
                 else:
                     recorded, k, run_time = standalone_stretches.run(
                         directory, self.seed, net.dt, n_steps, [*groups.values(), *synapses.values()], monitors,
-                        checkpoint, structure(net), lambda *a: _standalone(lambda: _run_program(*a)))
+                        checkpoint, structure(net), lambda *a: _standalone(lambda: _run_program(*a)), _read_monitors)
                     t_end = k * net.dt
                 if progress:
                     print(f"{100 * t_end / (n_steps * net.dt):.1f} % of {n_steps * net.dt / 1000:g} s simulated in "
@@ -345,7 +345,7 @@ class Brian2Simulator:
                     synapses[p.name].w: _synapse_values(synapses[p.name], p) for p in network.projections
                     if p.name in synapses and p.kind != "one_to_one"}}
                 _standalone(lambda: _run_program(directory, seed, args))
-                result = self._collect(groups, synapses, standalone_stretches.read_monitors(monitors), recording,
+                result = self._collect(groups, synapses, _read_monitors(monitors), recording,
                                        t_end, time.perf_counter() - t0, float(b2.device._last_run_time))
                 result.divergence = result.first_divergence()
                 results.append(result)
@@ -513,13 +513,14 @@ class Brian2Simulator:
         return monitors
 
     def _run_runtime(self, bnet, n_steps: int, report, checkpoint: Checkpoint | None, divergence: list,
-                     steps: list) -> None:
+                     steps: list) -> int:
         """Run bnet (runtime) to step n_steps: at once, or with a checkpoint in stretches
         of checkpoint.every, storing Network.store's snapshot (every group, synapse,
         monitor, clock and the random generator with its buffers: what restore needs to
         go on bit for bit) and the divergences after each stretch and when a signal
         stopped the run; or continuing from the checkpoint's file. `steps` is the
-        divergence watch's step counter, `divergence` what it found."""
+        divergence watch's step counter, `divergence` what it found. Returns the step
+        reached."""
         b2, dt = _b2(), self.network.dt
         k, fingerprint = 0, structure(self.network)
         if checkpoint is not None and checkpoint.resume:
@@ -535,7 +536,7 @@ class Brian2Simulator:
             bnet.run(stretch * dt * b2.ms, report=report, report_period=1 * b2.second, namespace={})
             k = int(round(float(bnet.t / b2.ms) / dt))
             if divergence:
-                return
+                break
             if checkpoint is not None and k < n_steps and (interrupt.requested() or k % every == 0):
                 bnet.store("checkpoint")
                 snapshot = bnet._stored_state.pop("checkpoint")
@@ -544,7 +545,8 @@ class Brian2Simulator:
                 checkpoint.save(k, fingerprint, {"network": snapshot, "random": _random_state(),
                                                  "diverged": list(divergence)})
             if interrupt.requested():
-                return
+                break
+        return k
 
     def _divergence_watch(self, groups, synapses, found: list, holder: list, steps: list):
         """Every check_every_ms, stop the run at the first state variable or plastic
@@ -578,7 +580,7 @@ class Brian2Simulator:
 
     def _collect(self, groups, synapses, recorded: dict, recording, t_end, wall, run_time) -> RunResult:
         """The RunResult from the groups' and synapses' state and what the monitors
-        recorded (standalone_stretches.read_monitors)."""
+        recorded (_read_monitors)."""
         b2, net = _b2(), self.network
         weights = {}
         for proj in net.projections:
@@ -611,6 +613,19 @@ class Brian2Simulator:
             spikes[name] = SpikeTrain(steps * net.dt, rec["i"].astype(np.int64),
                                       np.zeros(len(steps), dtype=np.int64))
         return RunResult(traces, weights, final, t_end, int(round(t_end / net.dt)), wall, run_time, spikes=spikes)
+
+
+def _read_monitors(monitors: dict) -> dict:
+    """What each monitor recorded: {key: {"t": times (ms), variable: (n_t, ...) values}}
+    (SpikeMonitors: "t" and the neuron indices "i")."""
+    ms = _b2().ms
+    out = {}
+    for key, mon in monitors.items():
+        names = ["i"] if key.startswith("spikes:") else list(mon.record_variables)
+        out[key] = {"t": np.asarray(mon.t / ms),
+                    **{name: np.asarray(getattr(mon, name)[:]) if name == "i" else np.asarray(getattr(mon, name)).T
+                       for name in names}}
+    return out
 
 
 def check_one_sample(schedule: Schedule, network) -> None:
@@ -716,7 +731,8 @@ def _set_random_state(state: dict) -> None:
     """Set Brian2's random state from _random_state(): each buffer copied into memory
     from malloc, which Brian2's Cython code frees when it draws the next buffer."""
     device, libc = _b2().get_device(), ctypes.CDLL(None)
-    libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
     state = dict(state)
     for name in _RANDOM_BUFFERS:
         old, contents, address = int(getattr(device, name)[0]), state[name], 0

@@ -157,15 +157,18 @@ def windowed_network_loop(network_cpp: str) -> str:
     if any(network_cpp.count(text) != 1 for text in (_RUN_START, _RUN_INTERVAL, _CLOCK_INTERVALS)):
         raise RuntimeError("Brian2's network.cpp is not the text neurosim edits to run a stretch of a run: "
                            "cpp_standalone runs cannot checkpoint with this Brian2")
-    return network_cpp.replace(_RUN_START, WINDOW + _RUN_START).replace(_RUN_INTERVAL, """    double t_start = t, t_end = t + duration;
+    interval = """    double t_start = t, t_end = t + duration;
     neurosim_window(t_start, t_end);
     t = t_start;
-""").replace(_CLOCK_INTERVALS, """    for(std::set<Clock*>::iterator i=clocks.begin(); i!=clocks.end(); i++)
+"""
+    clock_intervals = """    for(std::set<Clock*>::iterator i=clocks.begin(); i!=clocks.end(); i++)
     {
         (*i)->set_interval(t, t_end);
         (*i)->t[0] = (*i)->timestep[0] * (*i)->dt[0];
     }
-""")
+"""
+    return network_cpp.replace(_RUN_START, WINDOW + _RUN_START).replace(_RUN_INTERVAL, interval).replace(
+        _CLOCK_INTERVALS, clock_intervals)
 
 
 _GENERATOR_PUBLIC = """    public:

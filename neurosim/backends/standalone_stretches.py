@@ -66,28 +66,14 @@ def writable(owner) -> list[str]:
             and not var.constant]
 
 
-def read_monitors(monitors: dict) -> dict:
-    """What each monitor recorded: {key: {"t": times (ms), variable: (n_t, ...) values}}
-    (SpikeMonitors: "t" and the neuron indices "i")."""
-    from brian2 import ms
-
-    out = {}
-    for key, mon in monitors.items():
-        names = ["i"] if key.startswith("spikes:") else list(mon.record_variables)
-        out[key] = {"t": np.asarray(mon.t / ms),
-                    **{name: np.asarray(getattr(mon, name)[:]) if name == "i" else np.asarray(getattr(mon, name)).T
-                       for name in names}}
-    return out
-
-
 def run(directory: str, seed: int, dt: float, n_steps: int, owners: list, monitors: dict,
-        checkpoint: Checkpoint, fingerprint, run_program) -> tuple[dict, int, float]:
+        checkpoint: Checkpoint, fingerprint, run_program, read_monitors) -> tuple[dict, int, float]:
     """Run the built program in `directory` in stretches of checkpoint.every ms (through
     `run_program(directory, seed, args, env)`), with a checkpoint after each, or go on
-    from the checkpoint. Returns (the monitors' records, the step reached, the programs'
-    summed run time): the step is n_steps unless a signal or a state or weight past
-    recording.BOUND stopped the run. `owners`: the groups and synapses whose state the
-    stretches hand on."""
+    from the checkpoint. Returns (the monitors' records, read after each stretch by
+    `read_monitors(monitors)`, the step reached, the programs' summed run time): the step
+    is n_steps unless a signal or a state or weight past recording.BOUND stopped the run.
+    `owners`: the groups and synapses whose state the stretches hand on."""
     from brian2 import Quantity, get_device
 
     views = [(owner, name) for owner in owners for name in writable(owner)]
