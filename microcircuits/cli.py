@@ -101,6 +101,19 @@ def _status(results) -> str | None:
         return None
 
 
+def cmd_sweep(args) -> int:
+    from .sweep_ray import SWEEP_MD, run_sweep
+    from .sweep_spec import load_spec
+
+    runs, spec = load_spec(args.spec)  # a bad spec is refused before anything runs
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    out = Path(args.out or spec.get("out") or Path("runs") / Path(args.spec).stem)
+    rows = run_sweep(runs, out, workers=args.workers, address=args.address, resume=args.resume)
+    print(f"table: {out / SWEEP_MD}")
+    return 0 if all(row["status"] == "complete" for row in rows) else 1
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -168,6 +181,15 @@ def main(argv=None) -> int:
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a config value, e.g. --set network.feedback=fa")
     run.set_defaults(func=cmd_run)
+    sweep = sub.add_parser("sweep", help="run a sweep spec (configs x variants x seeds) on Ray, into one table")
+    sweep.add_argument("spec", help="sweep spec (TOML; see microcircuits/sweep_spec.py)")
+    sweep.add_argument("--workers", type=int, default=2, help="local Ray workers (CPUs) when no --address")
+    sweep.add_argument("--address", help="an existing Ray cluster (e.g. 127.0.0.1:6379, from `ray start --head`)")
+    sweep.add_argument("--out", help="output folder (default: the spec's `out`, else runs/SPEC_NAME)")
+    sweep.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                       help="skip runs whose folder holds a complete run of the same config, continue checkpointed "
+                            "ones (default; --no-resume runs everything again)")
+    sweep.set_defaults(func=cmd_sweep)
     demo = sub.add_parser("demo", help="train on Yin-Yang with bp, fa and pal feedback and compare")
     demo.add_argument("--out", default="runs/demo")
     demo.add_argument("--epochs", type=int, default=None)
