@@ -1,8 +1,9 @@
 """Command line: `neurosim run CONFIG.toml ...` and `neurosim demo`.
 
 The `neurosim` console script: `run` (a config through its model's runner,
-microcircuits.runners), `demo` (microcircuits.demo), `export` and `map` (a trained
-microcircuit to NIR, PyNN or a chip, microcircuits.export). Exit codes: 0 complete; 1 diverged
+microcircuits.runners), `sweep` (a spec's runs on Ray, microcircuits.sweep_ray), `demo`
+(microcircuits.demo), `export` and `map` (a trained microcircuit to NIR, PyNN or a chip,
+microcircuits.export). Exit codes: 0 complete; 1 diverged
 (results written, status `diverged`); 2 a bad config, option or file, named in one line
 (nothing run); 3 failed (an error of the run itself: status `failed` with the message,
 the traceback beside it); 128 + the signal (130, 143) stopped by SIGINT or SIGTERM
@@ -173,9 +174,10 @@ def main(argv=None) -> int:
                      help="torch: torch.compile the step (default: on CUDA, and on the CPU from 400,000 steps)")
     run.add_argument("--out", help="output folder (default runs/CONFIG_NAME)")
     run.add_argument("--overwrite", action="store_true", help="replace a complete run in --out")
-    run.add_argument("--checkpoint-every", type=float, metavar="MS",
-                     help="write a checkpoint every MS of simulated time (and when SIGINT/SIGTERM stops the run); "
-                          "torch, or brian2 cython/numpy with one replica")
+    run.add_argument("--checkpoint-every", type=float, metavar="T",
+                     help="write a checkpoint every T ms of simulated time (dendritic microcircuit) or T epochs (rate "
+                          "runners), and when SIGINT/SIGTERM stops the run (default: every tenth of a torch or Brian2 "
+                          "runtime run, every epoch; none on cpp_standalone)")
     run.add_argument("--resume", metavar="OUT", help="continue the checkpointed run in OUT")
     run.add_argument("--seed", type=int)
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
