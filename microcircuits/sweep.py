@@ -1,15 +1,13 @@
-"""One experiment over variants and seeds: each (variant, seed) is a full run of
-`run_experiment` in its own folder `out/<variant>/seed<k>`: on Brian2 one process per
-run, two at a time; on torch one process per variant, with its seeds as replicas. Then
-means over seeds with their standard errors, and plots of a metric's mean over time
-with the spread (min to max) over seeds shaded."""
+"""One experiment over variants and seeds, for the example scripts: each (variant, seed)
+is a full run in its own folder `out/<variant>/seed<k>`, run as `neurosim sweep` runs
+them (microcircuits.sweep_ray: Ray tasks, on torch a variant's seeds as replicas; a rerun
+skips complete runs). Then means over seeds with their standard errors, and plots of a
+metric's mean over time with the spread (min to max) over seeds shaded."""
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import tomllib
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +15,9 @@ import numpy as np
 from neurosim.config import merge, parse_set
 from neurosim.recording import read_results
 
-from .runners import run_experiment
-
-
-def variant_config(config: dict, overrides: dict, seed: int) -> dict:
-    """config with overrides ({section: {key: value}}) applied and run.seed = seed."""
-    return merge(merge(copy.deepcopy(config), copy.deepcopy(overrides)), {"run": {"seed": seed}})
+from . import sweep_ray
+from .runners import make_config
+from .sweep_spec import Run, variant_config
 
 
 def script_parser(doc: str, seeds: int, out: str) -> argparse.ArgumentParser:
@@ -50,42 +45,26 @@ def script_config(path, args) -> dict:
     return config
 
 
-def _run(job):
-    config, out = job
-    return run_experiment(config, out, log=lambda *a: None)
-
-
 def run_sweep(config: dict, variants: dict[str, dict], seeds, out, workers: int = 2) -> dict[str, list[dict]]:
-    """Run every variant for every seed; returns variant -> summaries (seed order), each
-    with "results" (the path of its results.h5)."""
+    """Run every variant for every seed with `neurosim sweep`'s machinery
+    (microcircuits.sweep_ray: Ray tasks on `workers` CPUs, a torch variant's consecutive
+    seeds as replicas, complete runs of the same config in `out` not run again), each into
+    out/<variant>/seed<k>; returns variant -> summaries (seed order), each with "results"
+    (the path of its results.h5). Runs that did not complete are a RuntimeError naming
+    them, after the others ran."""
     out = Path(out)
-    seeds = list(seeds)
-    if config.get("run", {}).get("backend") == "torch":
-        return _run_replicas(config, variants, seeds, out)
-    keys = [(name, seed) for name in variants for seed in seeds]
-    jobs = [(variant_config(config, variants[name], seed), out / name / f"seed{seed}") for name, seed in keys]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        summaries = list(pool.map(_run, jobs))
-    runs = {name: [] for name in variants}
-    for (name, _), (_, folder), summary in zip(keys, jobs, summaries):
-        runs[name].append({**summary, "results": str(folder / "results.h5")})
-    return runs
-
-
-def _run_replicas(config: dict, variants: dict[str, dict], seeds: list[int], out: Path) -> dict[str, list[dict]]:
-    """torch: each variant's seeds as replicas of one run (seeds must be consecutive)."""
-    if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
-        raise ValueError(f"the torch backend runs consecutive seeds as replicas; got {seeds}")
-    runs = {}
-    for name, overrides in variants.items():
-        variant = merge(variant_config(config, overrides, seeds[0]), {"run": {"replicas": len(seeds)}})
-        # several replicas write out/name/seed<k> themselves; a single one writes where it is told
-        summaries = run_experiment(variant, out / name if len(seeds) > 1 else out / name / f"seed{seeds[0]}",
-                                   log=lambda *a: None)
-        summaries = summaries if isinstance(summaries, list) else [summaries]
-        runs[name] = [{**s, "results": str(out / name / f"seed{seed}" / "results.h5")}
-                      for s, seed in zip(summaries, seeds)]
-    return runs
+    runs = [Run("", name, seed, make_config(variant_config(config, overrides, seed)))
+            for name, overrides in variants.items() for seed in seeds]
+    rows = sweep_ray.run_sweep(runs, out, workers=workers)
+    bad = [row for row in rows if row["status"] != "complete"]
+    if bad:
+        raise RuntimeError(f"{len(bad)} of {len(rows)} runs did not complete (table: {out / sweep_ray.SWEEP_MD}): "
+                           + "; ".join(f"{r['folder']} {r['status']} ({r['message']})" for r in bad[:3]))
+    summaries = {name: [] for name in variants}
+    for run in runs:
+        path = out / run.folder / "results.h5"
+        summaries[run.variant].append({**read_results(path)["summary"], "results": str(path)})
+    return summaries
 
 
 def mean_sem(values) -> tuple[float, float]:

@@ -72,7 +72,7 @@ def run_task(group: list[Run], out: str) -> list[dict]:
 
     out = Path(out)
     first = group[0]
-    folder = out / (first.folder if len(group) == 1 else f"{first.label}/{first.variant}")
+    folder = out / first.folder if len(group) == 1 else (out / first.folder).parent
     folder.mkdir(parents=True, exist_ok=True)
     attempt = int((folder / ATTEMPTS).read_text()) + 1 if (folder / ATTEMPTS).exists() else 1
     (folder / ATTEMPTS).write_text(str(attempt))
@@ -201,7 +201,8 @@ def _spread(values) -> str:
 
 
 def _plot(table: list[dict], out: Path) -> None:
-    """sweep_<label>.png per config: its test accuracy (or mse) over time per variant."""
+    """sweep_<label>.png per config (sweep.png without labels): its test accuracy (or mse)
+    over time per variant."""
     from .plots import plot_safely
     from .sweep import plot_over_seeds
 
@@ -217,5 +218,5 @@ def _plot(table: list[dict], out: Path) -> None:
                     curves[variant] = (paths, key)
         if curves:
             key = next(iter(curves.values()))[1]
-            plot_safely(plot_over_seeds, curves, out / f"sweep_{label}.png", key.replace("_", " "), label,
-                        key == "test_mse")
+            plot_safely(plot_over_seeds, curves, out / (f"sweep_{label}.png" if label else "sweep.png"),
+                        key.replace("_", " "), label, key == "test_mse")

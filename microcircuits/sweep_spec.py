@@ -43,11 +43,17 @@ class Run:
 
     @property
     def folder(self) -> str:
-        return f"{self.label}/{self.variant}/seed{self.seed}"
+        """<label>/<variant>/seed<k> (without the label where it is empty)."""
+        return "/".join(part for part in (self.label, self.variant, f"seed{self.seed}") if part)
 
     @property
     def backend(self) -> str:
         return self.config["run"]["backend"]
+
+
+def variant_config(config: dict, overrides: dict, seed: int) -> dict:
+    """config with overrides ({section: {key: value}}) applied and run.seed = seed."""
+    return merge(merge(copy.deepcopy(config), copy.deepcopy(overrides)), {"run": {"seed": seed}})
 
 
 def config_hash(config: dict) -> str:
@@ -137,9 +143,8 @@ def load_spec(path) -> tuple[list[Run], dict]:
         config = merge(load_config(path.parent / file), shared)
         for name, overrides in named.items():
             for seed in seeds:
-                merged = merge(merge(copy.deepcopy(config), copy.deepcopy(overrides)), {"run": {"seed": seed}})
                 try:
-                    full = make_config(merged)
+                    full = make_config(variant_config(config, overrides, seed))
                 except ValueError as err:
                     raise ValueError(f"{where}: config {label!r}, variant {name!r}: {err}") from None
                 runs.append(Run(label, name, seed, full))
