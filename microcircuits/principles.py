@@ -12,9 +12,9 @@ and, per method, an example config and its own overrides:
     set = { network = { eta = 0.5 } } # this method's overrides, applied last
 
 Seed k is run.seed = k for every method: the same data split, data order and (where the
-shapes agree) initial forward weights. Each (task, method, seed) is one run of
-run_experiment in out/<task>/<method>/seed<k>; a run that fails (diverges) is reported in
-the table, not fatal. The table gives the task's measure: test accuracy (classification)
+shapes agree) initial forward weights. Each (task, method, seed) is one run, as `neurosim
+sweep` runs them (microcircuits.sweep_ray), in out/<task>/<method>/seed<k>; a run that
+fails (diverges) is reported in the table, not fatal. The table gives the task's measure: test accuracy (classification)
 or test mse (regression), after the last epoch."""
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ import copy
 import json
 import re
 import tomllib
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +29,10 @@ import numpy as np
 from neurosim.config import load_config, merge
 from neurosim.recording import read_results, strict_json
 
-from .runners import make_config, run_experiment
+from . import sweep_ray
+from .runners import make_config
 from .sweep import mean_sem
+from .sweep_spec import Run
 
 SECTIONS = ("network", "task", "run")
 
@@ -89,51 +90,27 @@ def _check_sections(values: dict, where: str) -> None:
         raise ValueError(f"{where} must be tables among {SECTIONS}, got {values!r}")
 
 
-def _run(job):
-    """One run in a worker: its summary with the results path, or the error it stopped with."""
-    config, out, reuse = job
-    if reuse and (done := _finished(config, Path(out) / "results.h5")) is not None:
-        return done
-    try:
-        import torch
-
-        torch.set_num_threads(1)  # the runs themselves are parallel
-        summary = run_experiment(config, out, log=lambda *a: None)
-        return {**summary, "results": str(Path(out) / "results.h5")}
-    except (RuntimeError, FloatingPointError) as err:
-        return {"error": str(err), "results": str(Path(out) / "results.h5")}
-
-
-def _finished(config: dict, path: Path) -> dict | None:
-    """The summary of a complete earlier run of exactly this config at path, else None."""
-    try:
-        earlier = read_results(path)
-    except ValueError:  # no file, or an unfinished one
-        return None
-    if earlier["status"] != "complete" or earlier["config"] != make_config(config):
-        return None
-    return {**earlier["summary"], "results": str(path)}
-
-
 def compare_principles(spec: dict, seeds, out, tasks=None, workers: int = 2, reuse: bool = False) -> str:
-    """Run every method of every task (all of `tasks`, default the spec's) for every seed;
-    write out/table.md, out/summaries.json and out/<task>.png (test measure per epoch,
-    mean over seeds, min-max shaded); return the tables (markdown). reuse: a run whose
-    folder holds a complete results file of the same config is read, not run again."""
+    """Run every method of every task (all of `tasks`, default the spec's) for every seed,
+    as `neurosim sweep` runs (microcircuits.sweep_ray: Ray tasks, each (task, method,
+    seed) in out/<task>/<method>/seed<k>); write out/table.md, out/summaries.json and
+    out/<task>.png (test measure per epoch, mean over seeds, min-max shaded); return the
+    tables (markdown). reuse: a run whose folder holds a complete results file of the same
+    config is read, not run again."""
     out, seeds = Path(out), list(seeds)
     tasks = list(tasks or spec["tasks"])
     missing = sorted(set(tasks) - set(spec["tasks"]))
     if missing:
         raise ValueError(f"tasks {missing} are not in the spec; it has {sorted(spec['tasks'])}")
-    keys = [(t, m, s) for t in tasks for m in spec["tasks"][t]["methods"] for s in seeds]
-    jobs = [(merge(copy.deepcopy(spec["tasks"][t]["methods"][m]), {"run": {"seed": s}}), out / t / m / f"seed{s}",
-             reuse) for t, m, s in keys]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(_run, jobs))
+    planned = [Run(t, m, s, make_config(merge(copy.deepcopy(spec["tasks"][t]["methods"][m]), {"run": {"seed": s}})))
+               for t in tasks for m in spec["tasks"][t]["methods"] for s in seeds]
+    rows = sweep_ray.run_sweep(planned, out, workers=workers, resume=reuse, log=lambda *a: None)
     runs: dict = {t: {m: [] for m in spec["tasks"][t]["methods"]} for t in tasks}
-    for (t, m, _), result in zip(keys, results):
-        runs[t][m].append(result)
-    out.mkdir(parents=True, exist_ok=True)
+    for run, row in zip(planned, rows):
+        path = out / run.folder / "results.h5"
+        runs[run.label][run.variant].append({**read_results(path)["summary"], "results": str(path)}
+                                            if row["status"] == "complete" else
+                                            {"error": f"{row['status']}: {row['message']}", "results": str(path)})
     (out / "summaries.json").write_text(json.dumps(strict_json(runs), indent=1, allow_nan=False))
     tables = []
     for task in tasks:

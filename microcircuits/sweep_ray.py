@@ -1,8 +1,8 @@
 """`neurosim sweep`: the runs of a spec (microcircuits.sweep_spec) as Ray tasks, locally or
 on a cluster, into one results table written as runs finish.
 
-One task per run on Brian2; on torch a variant's consecutive seeds are one task, run as
-replicas. A task runs in its run's folder exactly as `neurosim run` would and returns one
+One task per run on Brian2; on torch a variant's consecutive seeds of the dendritic
+microcircuit are one task, run as replicas. A task runs in its run's folder exactly as `neurosim run` would and returns one
 row per run: status, final metrics, wall time, the Ray node it ran on, its attempt. A run
 that raises or diverges is a row with its status and message and the others go on; a
 worker that dies (a killed process) is retried once by Ray (`max_retries=1`), then
@@ -33,11 +33,12 @@ COLUMNS = ("label", "variant", "seed", "status", "test_accuracy", "mse", "wall_t
 
 
 def tasks(runs: list[Run]) -> list[list[Run]]:
-    """The runs grouped into tasks: a torch variant's consecutive seeds together (as
-    replicas), every other run alone."""
+    """The runs grouped into tasks: a torch variant's consecutive seeds of the dendritic
+    microcircuit together (as replicas; the rate runners run one seed per run), every
+    other run alone."""
     out, groups = [], {}
     for run in runs:
-        if run.backend == "torch":
+        if run.backend == "torch" and run.config["model"] == "dendritic":
             groups.setdefault((run.label, run.variant), []).append(run)
         else:
             out.append([run])
