@@ -116,7 +116,7 @@ def test_random_set_options_are_accepted_or_refused_in_one_line(items, kind):
 
 
 # -- runs: accepted configs run to an end -------------------------------------------------
-RUN_EXAMPLES, SLOW_RUN_EXAMPLES = 12, 400
+RUN_EXAMPLES, SLOW_RUN_EXAMPLES = 12, 1000
 RUN_SECONDS = 120  # a case that runs longer than this has hung: every base run takes about a second
 TINY = {  # every kind's base shrunk to a run of about a second, on a backend that compiles nothing
     "task": {"epochs": 1, "n_train": 8, "n_test": 4},
