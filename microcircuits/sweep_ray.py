@@ -133,6 +133,8 @@ def run_sweep(runs: list[Run], out, workers: int = 2, address: str | None = None
     in the runs' order, with the table and plots written."""
     import ray
 
+    if address:
+        _check_reachable(address)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = {run.folder: finished(run, out) if resume else None for run in runs}
@@ -140,10 +142,14 @@ def run_sweep(runs: list[Run], out, workers: int = 2, address: str | None = None
     log(f"sweep: {len(runs)} runs, {sum(r is not None for r in rows.values())} complete already, "
         f"{sum(len(g) for g in todo)} to run in {len(todo)} task(s)")
     if todo:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise ValueError(f"--address {address}: no Ray cluster to connect to ({str(err).splitlines()[0]})"
+                             if address else f"Ray did not start ({str(err).splitlines()[0]})") from None
         try:
             remote = ray.remote(num_cpus=1, max_retries=1)(run_task)
             pending = {remote.remote(group, str(out.resolve())): group for group in todo}
@@ -164,6 +170,19 @@ def run_sweep(runs: list[Run], out, workers: int = 2, address: str | None = None
             ray.shutdown()
     write_table(runs, rows, out)
     return [rows[run.folder] for run in runs]
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """--address names a host:port that accepts connections (Ray itself waits minutes)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--address must be HOST:PORT (of `ray start --head`), got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise ValueError(f"--address {address}: no Ray cluster answers there ({err.strerror or err})") from None
 
 
 def write_table(runs: list[Run], rows: dict, out: Path) -> None:

@@ -85,6 +85,14 @@ def test_a_bad_spec_is_refused_before_anything_runs(spec, message, tmp_path, cap
     assert not (tmp_path / "out").exists()
 
 
+def test_an_address_without_a_cluster_is_refused_in_one_line(tmp_path, capsys):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC + VARIANTS)
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--address", "127.0.0.1:1"]) == 2
+    assert "--address 127.0.0.1:1: no Ray cluster answers there" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def _sweep(spec: Path, out: Path, workers: int = 1) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "microcircuits.cli", "sweep", str(spec), "--out", str(out),
                              "--workers", str(workers)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
