@@ -3,8 +3,9 @@ the dendritic microcircuit on torch, on Brian2's runtime and on cpp_standalone (
 program run per stretch), and of a rate runner (DFC, per epoch): a run killed after its
 second checkpoint and resumed ends bit for bit as the uninterrupted run (for the torch,
 runtime and DFC runs: one with its default checkpoints; cpp_standalone: one program run
-over the whole run); SIGINT and SIGTERM leave a resumable checkpoint; a damaged
-checkpoint, Brian2 replicas, an unfinished run's folder and mixed options are refused."""
+over the whole run); SIGINT (torch) and SIGTERM (Brian2) leave a resumable checkpoint; a
+damaged checkpoint, Brian2 replicas, an unfinished run's folder and mixed options are
+refused."""
 import os
 import signal
 import subprocess
@@ -61,32 +62,37 @@ def _same(a: Path, b: Path) -> None:
     assert not (b / "checkpoint.pkl").exists() and not (b / "run_config.json").exists()
 
 
-@pytest.fixture(scope="module", params=list(RUNS))
-def uninterrupted(request, tmp_path_factory):
-    """(run, the run made whole, with the default checkpoints)."""
-    out = tmp_path_factory.mktemp("ck") / "whole"
-    assert main(["run", *RUNS[request.param], "--out", str(out)]) == 0
-    return request.param, out
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    """run -> the run made whole, with its default checkpoints (made once per module)."""
+    made = {}
+
+    def get(run: str) -> Path:
+        if run not in made:
+            made[run] = tmp_path_factory.mktemp("ck") / "whole"
+            assert main(["run", *RUNS[run], "--out", str(made[run])]) == 0
+        return made[run]
+
+    return get
 
 
-def test_a_killed_run_resumes_bit_for_bit(uninterrupted, tmp_path):
-    run, whole = uninterrupted
+@pytest.mark.parametrize("run", list(RUNS))
+def test_a_killed_run_resumes_bit_for_bit(run, whole, tmp_path):
     out = tmp_path / "killed"
     assert _stopped_after_checkpoints(run, out, 2, signal.SIGKILL)[0] == -signal.SIGKILL
     assert not (out / "results.h5").exists()
     assert main(["run", "--resume", str(out)]) == 0
-    _same(whole, out)
+    _same(whole(run), out)
 
 
-def test_a_signal_leaves_a_checkpoint_to_resume_from(uninterrupted, tmp_path):
-    run, whole = uninterrupted
-    sig = {"torch": signal.SIGINT, "brian2": signal.SIGTERM, "standalone": signal.SIGINT, "dfc": signal.SIGINT}[run]
+@pytest.mark.parametrize("run, sig", [("torch", signal.SIGINT), ("brian2", signal.SIGTERM)])
+def test_a_signal_leaves_a_checkpoint_to_resume_from(run, sig, whole, tmp_path):
     out = tmp_path / "stopped"
     code, err = _stopped_after_checkpoints(run, out, 1, sig)
     assert code == 128 + sig and f"continue with: neurosim run --resume {out}" in err
     assert read_results(out / "results.h5")["status"] == "interrupted"
     assert main(["run", "--resume", str(out)]) == 0
-    _same(whole, out)
+    _same(whole(run), out)
 
 
 def test_damaged_checkpoints_standalone_and_mixed_options_are_refused(tmp_path, capsys):

@@ -525,6 +525,9 @@ class Brian2Simulator:
         k, fingerprint = 0, structure(self.network)
         if checkpoint is not None and checkpoint.resume:
             k, kept = checkpoint.load(fingerprint, n_steps)
+            # Brian2 sets a new defaultclock.dt at the next run and refuses it when the clock's time
+            # is no multiple of the old dt (a restored time need not be): a run of 0 ms sets it first
+            bnet.run(0 * b2.ms, namespace={})
             bnet._stored_state["checkpoint"] = kept["network"]  # restore() reads snapshots from here
             bnet.restore("checkpoint")
             del bnet._stored_state["checkpoint"]
