@@ -584,7 +584,7 @@ class Brian2Simulator:
     def _collect(self, groups, synapses, recorded: dict, recording, t_end, wall, run_time) -> RunResult:
         """The RunResult from the groups' and synapses' state and what the monitors
         recorded (_read_monitors)."""
-        b2, net = _b2(), self.network
+        net = self.network
         weights = {}
         for proj in net.projections:
             if proj.owner is not None:
