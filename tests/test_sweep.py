@@ -165,9 +165,17 @@ def test_a_sweep_submitted_to_a_two_node_cluster_lands_on_both(tmp_path):
         subprocess.run([*ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
 
 
-def test_the_example_specs_are_valid():
-    from microcircuits.sweep_spec import load_spec
+def test_the_example_specs_are_valid_and_run_what_the_scripts_run():
+    from microcircuits.comparison import MODES
+    from microcircuits.runners import make_config
+    from microcircuits.sweep_spec import load_spec, variant_config
+    from neurosim.config import load_config
 
     for spec in sorted((ROOT / "examples" / "sweeps").glob("*.toml")):
         runs, _ = load_spec(spec)
         assert runs, spec
+    runs, _ = load_spec(ROOT / "examples" / "sweeps" / "pal_yinyang.toml")  # examples/pal_yinyang.py's runs
+    base = load_config(ROOT / "examples" / "pal_yinyang.toml")
+    assert sorted((r.variant, r.seed) for r in runs) == sorted((m, s) for m in MODES for s in range(5))
+    for run in runs:
+        assert run.config == make_config(variant_config(base, MODES[run.variant], run.seed)), run.folder
