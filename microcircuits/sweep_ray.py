@@ -2,9 +2,9 @@
 on a cluster, into one results table written as runs finish.
 
 One task per run on Brian2; on torch a variant's consecutive seeds of the dendritic
-microcircuit are one task, run as replicas. A task runs in its run's folder exactly as `neurosim run` would and returns one
-row per run: status, final metrics, wall time, the Ray node it ran on, its attempt. A run
-that raises or diverges is a row with its status and message and the others go on; a
+microcircuit are one task, run as replicas. A task runs in its run's folder exactly as
+`neurosim run` would and returns one row per run: status, final metrics, wall time, the
+Ray node it ran on, its attempt. A run that raises or diverges is a row with its status and message and the others go on; a
 worker that dies (a killed process) is retried once by Ray (`max_retries=1`), then
 reported as a failed row. The table (SWEEP_CSV, SWEEP_MD: every run, and per variant the
 mean and standard deviation over seeds) and the plots over time (the mean over seeds,
@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 from neurosim import checkpoint
-from neurosim.recording import read_results
+from neurosim.interrupt import Interrupted
+from neurosim.recording import DivergenceError, read_results
 
 from .sweep_spec import Run, config_hash
 
@@ -61,7 +62,7 @@ def finished(run: Run, out: Path) -> dict | None:
         return None
     if done.get("hash") != config_hash(run.config) or results["status"] != "complete":
         return None
-    return {**done["row"], "attempt": done["row"].get("attempt", 1)}
+    return done["row"]
 
 
 def run_task(group: list[Run], out: str) -> list[dict]:
@@ -84,7 +85,8 @@ def run_task(group: list[Run], out: str) -> list[dict]:
         torch.set_num_threads(1)  # the runs themselves are parallel
     except ImportError:
         pass
-    config = first.config if len(group) == 1 else {**first.config, "run": {**first.config["run"], "replicas": len(group)}}
+    config = first.config if len(group) == 1 else \
+        {**first.config, "run": {**first.config["run"], "replicas": len(group)}}
     node = ray.get_runtime_context().get_node_id()[:8] if ray.is_initialized() else "local"
     t0 = time.perf_counter()
     status, message = "complete", ""
@@ -110,9 +112,6 @@ def run_task(group: list[Run], out: str) -> list[dict]:
 
 
 def _status(err: Exception) -> str:
-    from neurosim.interrupt import Interrupted
-    from neurosim.recording import DivergenceError
-
     return "diverged" if isinstance(err, DivergenceError) else "interrupted" if isinstance(err, Interrupted) \
         else "failed"
 
