@@ -4,9 +4,9 @@ on a cluster, into one results table written as runs finish.
 One task per run on Brian2; on torch a variant's consecutive seeds of the dendritic
 microcircuit are one task, run as replicas. A task runs in its run's folder exactly as
 `neurosim run` would and returns one row per run: status, final metrics, wall time, the
-Ray node it ran on, its attempt. A run that raises or diverges is a row with its status and message and the others go on; a
-worker that dies (a killed process) is retried once by Ray (`max_retries=1`), then
-reported as a failed row. The table (SWEEP_CSV, SWEEP_MD: every run, and per variant the
+Ray node it ran on, its attempt. A run that raises or diverges is a row with its status
+and message and the others go on; a worker that dies (a killed process) is retried once by
+Ray (`max_retries=1`), then reported as a failed row. The table (SWEEP_CSV, SWEEP_MD: every run, and per variant the
 mean and standard deviation over seeds) and the plots over time (the mean over seeds,
 min to max shaded) are rewritten each time a run finishes.
 
