@@ -138,6 +138,8 @@ def run_sweep(runs: list[Run], out, workers: int = 2, address: str | None = None
     out.mkdir(parents=True, exist_ok=True)
     rows = {run.folder: finished(run, out) if resume else None for run in runs}
     todo = [group for group in tasks(runs) if any(rows[r.folder] is None for r in group)]
+    seeds = list(dict.fromkeys(run.seed for run in runs))
+    todo.sort(key=lambda group: seeds.index(group[0].seed))  # seed by seed: a stopped sweep has every variant
     log(f"sweep: {len(runs)} runs, {sum(r is not None for r in rows.values())} complete already, "
         f"{sum(len(g) for g in todo)} to run in {len(todo)} task(s)")
     if todo:

@@ -1,7 +1,8 @@
 """The data every runner trains and tests on: a config's [task] -> Task (inputs, target
 potentials, labels).
 
-- yinyang, digits: neurosim.datasets' splits, cut to task.n_train / task.n_test, with
+- yinyang, digits: neurosim.datasets' splits, cut to task.n_train / task.n_test (Yin-Yang
+  draws more than its 5000 / 1000 samples where they ask for more), with
   one-hot target potentials (task.target_on for the true class, task.target_off for
   the others);
 - teacher_student: U[0, 1] inputs and a teacher's outputs as targets; the teacher is a
@@ -48,8 +49,9 @@ def load_task(task: dict, cfg: dendritic.MicrocircuitConfig, seed: int) -> Task:
     if name == "alignment":
         x = np.random.default_rng(seed + 20_000).uniform(0.0, 1.0, (task["n_train"] or 100, cfg.layers[0]))
         return Task(x, None, np.zeros((0, cfg.layers[0])), None, None)
-    if name == "yinyang":
-        train, _, test = datasets.yin_yang_splits(seed=seed)
+    if name == "yinyang":  # the usual 5000 / 1000 / 1000 split, larger where n_train or n_test asks
+        train, _, test = datasets.yin_yang_splits(seed=seed, sizes=(max(5000, task["n_train"] or 0), 1000,
+                                                                    max(1000, task["n_test"] or 0)))
     elif name == "digits":
         train, test = datasets.digits(seed=seed)
     else:

@@ -123,3 +123,18 @@ def test_the_demo_config_is_package_data_and_valid():
     config = make_config(tomllib.loads(CONFIG.read_text()))
     assert CONFIG.name == "yinyang_demo.toml"
     assert config["network"]["layers"] == [4, 30, 3] and config["task"]["name"] == "yinyang"
+
+
+def test_yinyang_sizes_beyond_the_usual_split():
+    """n_train / n_test above the 5000 / 1000 split draw more samples (the PAL GeNN code's
+    6000 / 900); at or below it the data are the split's, as before."""
+    from neurosim.datasets import yin_yang_splits
+
+    cfg = MicrocircuitConfig(layers=[4, 30, 3])
+    big = load_task(_task_cfg(name="yinyang", n_train=6000, n_test=1200), cfg, seed=3)
+    assert big.train_x.shape == (6000, 4) and big.test_x.shape == (1200, 4)
+    assert len(np.unique(big.train_x, axis=0)) == 6000
+    small = load_task(_task_cfg(name="yinyang", n_train=200, n_test=50), cfg, seed=3)
+    train, _, test = yin_yang_splits(seed=3)
+    np.testing.assert_array_equal(small.train_x, train.x[:200])
+    np.testing.assert_array_equal(small.test_x, test.x[:50])

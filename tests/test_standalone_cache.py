@@ -181,3 +181,19 @@ def test_every_process_generates_the_same_code(tmp_path):
 def newest(cache):
     """The project whose program was built last."""
     return max(projects(cache), key=lambda p: (p / "main").stat().st_mtime_ns)
+
+
+def test_concurrent_runs_of_one_structure_each_keep_a_project(standalone_cache):
+    """A second (third ...) process running the same structure gets the next slot, kept
+    for its next run; only when every slot is busy does a run build in a temporary folder."""
+    from neurosim.backends import standalone_cache as cache
+
+    with cache.project("k", slots=2) as (first, kept_first):
+        with cache.project("k", slots=2) as (second, kept_second):
+            with cache.project("k", slots=2) as (third, kept_third):
+                assert (kept_first, kept_second, kept_third) == (True, True, False)
+                assert Path(first).name == "k" and Path(second).name == "k-1"
+                assert not Path(third).is_relative_to(standalone_cache)
+        with cache.project("k", slots=2) as (again, kept):
+            assert kept and again == second
+    assert not Path(third).exists()

@@ -9,8 +9,10 @@ recompiles the code objects that use it.
 
     $NEUROSIM_CACHE/standalone/<key>/   (default ~/.cache/neurosim; delete it to clear)
 
-Each folder holds one project, used by one process at a time (a lock file beside it); a
-run that finds it busy builds in a temporary folder instead. A folder whose program does
+Each folder holds one project, used by one process at a time (a lock file beside it). A
+structure has up to SLOTS folders (<key>, <key>-1, ...), so that as many runs of it as the
+machine has cores (a sweep's workers) each keep a built project; a run that finds every
+slot busy builds in a temporary folder instead. A folder whose program does
 not match the checksum written after its last good build (an interrupted or damaged
 build) is emptied and built from scratch; a compile that fails in a kept folder (a
 damaged object file) is retried from clean (backends/brian2.py).
@@ -25,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 STAMP = "neurosim_built.sha256"
+SLOTS = min(8, os.cpu_count() or 1)  # kept projects per structure (about 100 MB each)
 
 
 def cache_root() -> Path:
@@ -38,17 +41,22 @@ def key(*parts) -> str:
 
 
 @contextmanager
-def project(name: str):
-    """(folder, cached): the cache folder `name`, locked, emptied if damaged; or a new
-    temporary folder (cached False) when another process holds it."""
+def project(name: str, slots: int = SLOTS):
+    """(folder, cached): the first free of the cache folders `name`, `name`-1, ...
+    (`slots` of them), locked, emptied if damaged; or a new temporary folder (cached
+    False) when other processes hold them all."""
     from filelock import FileLock, Timeout
 
-    folder = cache_root() / name
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(f"{folder}.lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
+    cache_root().mkdir(parents=True, exist_ok=True)
+    for slot in range(slots):
+        folder = cache_root() / (name if slot == 0 else f"{name}-{slot}")
+        lock = FileLock(f"{folder}.lock")
+        try:
+            lock.acquire(timeout=0)
+            break
+        except Timeout:
+            continue
+    else:
         tmp = tempfile.mkdtemp(prefix="neurosim_standalone_")
         try:
             yield tmp, False
