@@ -1,19 +1,32 @@
 """Dynamic inversion (Podlaski & Machens 2020; docs/equations.md section 5) as a rate
-circuit, for linear layers. The forward pass h_l = W_l h_{l-1} runs in instantaneous populations
-(rates.Leaky with tau = dt); the output error delta_L = y - h_L. Each layer l = L .. 2
-inverts its error delta_l through its own forward weights W_l in a fast loop
+circuit. The forward pass a_l = W_l h_{l-1} + b_l, h_l = f(a_l) (f = activation; the
+output layer is linear, h_L = a_L) runs in instantaneous populations (rates.Leaky with
+tau = dt); the output error delta_L = y - h_L. Each layer l = L .. 2 inverts its error
+delta_l through its own forward weights W_l in a fast loop
 
     tau_f dr_y/dt = -alpha r_y + W_l r_x - delta_l
     tau_f dr_x/dt = -r_x + B_l r_y
 
-(shared W_l; B_l = -W_l^T, tied, or a fixed random matrix), whose steady state
-r_x = B (W B - alpha I)^-1 delta (with B = -W^T: W^T (W W^T + alpha I)^-1 delta) is the
-error of the layer below, delta_{l-1} = r_x. The delta rule learns at every step:
+(shared W_l; B_l = -W_l^T tied ("transpose"), -W_l^T taken once at the start and then
+fixed ("initial_transpose", the paper's code), or a fixed random matrix ("random")),
+whose steady state r_x = B (W B - alpha I)^-1 delta (with B = -W^T:
+W^T (W W^T + alpha I)^-1 delta) is passed through the derivative of the layer below, as
+the paper's code linearises the nonlinearity:
 
-    dW_l/dt = eta delta_l h_{l-1}^T
+    delta_{l-1} = f'(a_{l-1}) * r_x          (rates.Product, tau = dt; for linear
+                                              layers delta_{l-1} = r_x itself)
+
+feedback = "backprop" replaces the loop by r_x = W_l^T delta_l (the backprop baseline in
+the same circuit, with the same biases, data and steps). The delta rule learns at every
+step (with `settle`, only in the second presentation of each minibatch, once the loops
+have settled):
+
+    dW_l/dt = eta delta_l h_{l-1}^T,   db_l/dt = eta delta_l
 
 `build` refuses a loop whose matrix [[-I, B], [W, -alpha I]] has an eigenvalue with
-real part >= 0 (alpha = 0 and an expanding layer, n_l > n_{l-1}, is one) before anything runs.
+real part >= 0 (alpha = 0 and an expanding layer, n_l > n_{l-1}, is one) before anything
+runs; `epoch_metrics` records the largest real part per loop (and for a fixed B its
+angle to -W^T) as W learns.
 """
 from __future__ import annotations
 
@@ -21,28 +34,35 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neurosim.models.rate import Input, Leaky
+from neurosim import activations
+from neurosim.models.rate import Input, Leaky, Product
 from neurosim.network import Network, Population, Projection
 from neurosim.rules import Hebbian
 
+from .metrics import angle_deg
 from .rate_models import check_config, feedforward, forward_weights, from_dict, one_pass
 
 RULE = "dynamic_inversion"
-FEEDBACK = ("transpose", "random")
+FEEDBACK = ("transpose", "initial_transpose", "random", "backprop")
 
 
 @dataclass
 class Config:
-    """Times in ms, eta in 1/ms; the layers are linear."""
+    """Times in ms, eta in 1/ms. init_w: W_l ~ N(0, init_w^2 / n_{l-1}), or U[lo, hi] for a
+    pair; with bias, b_l ~ U[-init_bias, init_bias] (or U[lo, hi])."""
 
     layers: list = field(default_factory=lambda: [30, 20, 10])
     feedback: str = "transpose"
     alpha: float = 0.01
     tau_f: float = 0.1
     eta: float = 0.01
-    init_w: float = 1.0
+    init_w: float | list = 1.0
     t_pres: float = 5.0
     dt: float = 0.01
+    activation: str = "linear"  # of the hidden layers; the output layer is linear
+    bias: bool = False
+    init_bias: float | list = 0.0
+    settle: bool = False
 
     def __post_init__(self):
         check_config(self, ("tau_f", "t_pres", "dt"), constants=("tau_f",))
@@ -51,6 +71,11 @@ class Config:
         for name in ("alpha", "eta"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("init_w", "init_bias"):
+            _interval(name, getattr(self, name))
+        for name in ("bias", "settle"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
 
     from_dict = classmethod(from_dict)
 
@@ -58,15 +83,47 @@ class Config:
     def n_layers(self) -> int:
         return len(self.layers) - 1
 
+    @property
+    def rule(self) -> str:
+        return "backprop" if self.feedback == "backprop" else RULE
+
+
+def _interval(name: str, value) -> tuple[float, float] | None:
+    """A pair [lo, hi] (lo <= hi) as a tuple, a number as None (a scale), or a ValueError."""
+    if isinstance(value, (list, tuple)):
+        if len(value) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) \
+                and value[0] <= value[1]:
+            return float(value[0]), float(value[1])
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return None
+    raise ValueError(f"{name} must be a number >= 0 or a pair [lo, hi] with lo <= hi, got {value!r}")
+
 
 def initial_weights(cfg: Config, seed: int) -> dict[str, np.ndarray]:
-    """W_l ~ N(0, init_w^2 / n_{l-1}); with random feedback also B_l ~ N(0, 1 / n_l), l >= 2."""
-    weights = forward_weights(cfg.layers, seed, cfg.init_w)
+    """W_l as cfg.init_w says; random feedback: B_l ~ N(0, 1 / n_l), l >= 2 (generator
+    seed + 1); initial_transpose: B_l = -W_l^T; bias: bias_l (n_l x 1, generator seed + 2)."""
+    pair = _interval("init_w", cfg.init_w)
+    if pair is None:
+        weights = forward_weights(cfg.layers, seed, cfg.init_w)
+    else:
+        rng = np.random.default_rng(seed)
+        weights = {f"W{l}": rng.uniform(*pair, (cfg.layers[l], cfg.layers[l - 1])) for l in range(1, cfg.n_layers + 1)}
     if cfg.feedback == "random":
         rng = np.random.default_rng(seed + 1)
         weights.update({f"B{l}": rng.normal(0.0, 1.0 / np.sqrt(cfg.layers[l]), (cfg.layers[l - 1], cfg.layers[l]))
                         for l in range(2, cfg.n_layers + 1)})
+    elif cfg.feedback == "initial_transpose":
+        weights.update({f"B{l}": -weights[f"W{l}"].T.copy() for l in range(2, cfg.n_layers + 1)})
+    if cfg.bias:
+        lo, hi = _interval("init_bias", cfg.init_bias) or (-cfg.init_bias, cfg.init_bias)
+        rng = np.random.default_rng(seed + 2)
+        weights.update({f"bias{l}": rng.uniform(lo, hi, (cfg.layers[l], 1)) for l in range(1, cfg.n_layers + 1)})
     return weights
+
+
+def feedback_matrix(cfg: Config, weights: dict[str, np.ndarray], l: int) -> np.ndarray:
+    """B_l of the loop of layer l."""
+    return -weights[f"W{l}"].T if cfg.feedback == "transpose" else weights[f"B{l}"]
 
 
 def loop_matrix(w: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
@@ -75,13 +132,17 @@ def loop_matrix(w: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
     return np.block([[-np.eye(n_in), b], [w, -alpha * np.eye(n_out)]])
 
 
+def largest_real_eigenvalue(cfg: Config, weights: dict[str, np.ndarray], l: int) -> float:
+    """The largest real part of the eigenvalues of loop l's matrix (stable below 0)."""
+    return float(np.max(np.linalg.eigvals(loop_matrix(weights[f"W{l}"], feedback_matrix(cfg, weights, l),
+                                                      cfg.alpha)).real))
+
+
 def check_stable(cfg: Config, weights: dict[str, np.ndarray]) -> None:
     """Every loop's matrix has only eigenvalues with negative real part, or a ValueError
     names the layer."""
-    for l in range(2, cfg.n_layers + 1):
-        w = weights[f"W{l}"]
-        b = -w.T if cfg.feedback == "transpose" else weights[f"B{l}"]
-        largest = float(np.max(np.linalg.eigvals(loop_matrix(w, b, cfg.alpha)).real))
+    for l in range(2, cfg.n_layers + 1 if cfg.feedback != "backprop" else 2):
+        largest = largest_real_eigenvalue(cfg, weights, l)
         if largest >= -1e-9:
             n_in, n_out = cfg.layers[l - 1], cfg.layers[l]
             hint = (f"; layer {l} expands ({n_in} -> {n_out}), so W B is singular and alpha = {cfg.alpha} leaves "
@@ -91,39 +152,97 @@ def check_stable(cfg: Config, weights: dict[str, np.ndarray]) -> None:
 
 
 def build(cfg: Config, weights: dict[str, np.ndarray]) -> Network:
-    """The circuit above; the clamps x0 and y reach their targets in the same step
-    (delay 0), everything else one step later."""
+    """The circuit above; the clamps x0, y (and the bias unit "one") reach their targets in
+    the same step (delay 0), everything else one step later."""
     check_stable(cfg, weights)
-    L, dt = cfg.n_layers, cfg.dt
+    L, dt, linear = cfg.n_layers, cfg.dt, cfg.activation == "linear"
     fast = Leaky(tau=dt)
     pops = [Population("x0", cfg.layers[0], Input()), Population("y", cfg.layers[-1], Input()),
             Population(f"delta{L}", cfg.layers[-1], fast)]
-    pops += [Population(f"h{l}", cfg.layers[l], fast) for l in range(1, L + 1)]
+    pops += [Population(f"h{l}", cfg.layers[l], Leaky(tau=dt, activation=cfg.activation if l < L else "linear"))
+             for l in range(1, L + 1)]
     projs = [Projection("y_delta", "y", f"delta{L}", kind="one_to_one", signal="value", delay=0),
              Projection("h_delta", f"h{L}", f"delta{L}", kind="one_to_one", signal="value", scale=-1.0)]
+    if cfg.bias:
+        pops.append(Population("one", 1, Input()))
+
+    def error(l):  # the population that holds delta_l
+        return f"delta{l}" if l == L or not linear else f"rx{l + 1}"
+
     for l in range(1, L + 1):
-        error = f"delta{L}" if l == L else f"rx{l + 1}"
+        rule = Hebbian(cfg.eta, post=error(l))
         projs.append(Projection(f"W{l}", "x0" if l == 1 else f"h{l - 1}", f"h{l}", weight=weights[f"W{l}"],
-                                signal="value", rule=Hebbian(cfg.eta, post=error), delay=int(l > 1)))
+                                signal="value" if l == 1 else "rate", rule=rule, delay=int(l > 1)))
+        if cfg.bias:
+            projs.append(Projection(f"bias{l}", "one", f"h{l}", weight=weights[f"bias{l}"], signal="value",
+                                    rule=rule, delay=0))
         if l == 1:
             continue
-        pops += [Population(f"ry{l}", cfg.layers[l], Leaky(cfg.tau_f, leak=cfg.alpha)),
-                 Population(f"rx{l}", cfg.layers[l - 1], Leaky(cfg.tau_f))]
-        feedback = dict(tied=f"W{l}", scale=-1.0) if cfg.feedback == "transpose" else dict(weight=weights[f"B{l}"])
-        projs += [Projection(f"W{l}_loop", f"rx{l}", f"ry{l}", shared=f"W{l}", signal="value"),
-                  Projection(f"delta{l}_ry{l}", error, f"ry{l}", kind="one_to_one", signal="value", scale=-1.0),
-                  Projection(f"B{l}", f"ry{l}", f"rx{l}", signal="value", **feedback)]
+        pops.append(Population(f"rx{l}", cfg.layers[l - 1], fast if cfg.feedback == "backprop" else
+                               Leaky(cfg.tau_f)))
+        if cfg.feedback == "backprop":
+            projs.append(Projection(f"B{l}", error(l), f"rx{l}", tied=f"W{l}", signal="value"))
+        else:
+            pops.append(Population(f"ry{l}", cfg.layers[l], Leaky(cfg.tau_f, leak=cfg.alpha)))
+            feedback = dict(tied=f"W{l}", scale=-1.0) if cfg.feedback == "transpose" else \
+                dict(weight=weights[f"B{l}"])
+            projs += [Projection(f"W{l}_loop", f"rx{l}", f"ry{l}", shared=f"W{l}", signal="value"),
+                      Projection(f"delta{l}_ry{l}", error(l), f"ry{l}", kind="one_to_one", signal="value",
+                                 scale=-1.0),
+                      Projection(f"B{l}", f"ry{l}", f"rx{l}", signal="value", **feedback)]
+        if not linear:  # delta_{l-1} = f'(a_{l-1}) r_x
+            pops.append(Population(f"delta{l - 1}", cfg.layers[l - 1], Product(tau=dt)))
+            projs += [Projection(f"rx{l}_delta{l - 1}", f"rx{l}", f"delta{l - 1}", kind="one_to_one",
+                                 signal="value", port="input"),
+                      Projection(f"h{l - 1}_delta{l - 1}", f"h{l - 1}", f"delta{l - 1}", kind="one_to_one",
+                                 signal="derivative", port="gain")]
     return Network(pops, projs, dt=dt)
 
 
 def schedule(cfg: Config, x, y, batch: int = 1):
-    return one_pass(cfg.t_pres, x, y, "x0", "y", batch)
+    """Every minibatch once (with cfg.settle twice, learning off then on); the bias unit
+    holds 1."""
+    sched = one_pass(cfg.t_pres, x, y, "x0", "y", batch, settle=cfg.settle)
+    if cfg.bias:
+        sched.data["one"] = np.ones(sched.data["x0"].shape[:-1] + (1,))
+    return sched
 
 
 def forward(cfg: Config, weights: dict[str, np.ndarray], x) -> np.ndarray:
-    return feedforward([weights[f"W{l}"] for l in range(1, cfg.n_layers + 1)], x, "linear", "linear")[-1]
+    L = cfg.n_layers
+    biases = [weights[f"bias{l}"] for l in range(1, L + 1)] if cfg.bias else None
+    return feedforward([weights[f"W{l}"] for l in range(1, L + 1)], x, cfg.activation, "linear", biases)[-1]
 
 
 def inverted_error(w: np.ndarray, b: np.ndarray, alpha: float, delta) -> np.ndarray:
     """r_x = B (W B - alpha I)^-1 delta, the loop's steady state."""
     return b @ np.linalg.solve(w @ b - alpha * np.eye(len(w)), delta)
+
+
+def steady_errors(cfg: Config, weights: dict[str, np.ndarray], x, y) -> list[np.ndarray]:
+    """[delta_1 .. delta_L] of one sample at the loops' steady states: delta_L = y - h_L,
+    delta_{l-1} = f'(a_{l-1}) * r_x with r_x = inverted_error(W_l, B_l, alpha, delta_l)
+    (backprop: r_x = W_l^T delta_l)."""
+    L = cfg.n_layers
+    h, a = [np.ravel(x)], []
+    for l in range(1, L + 1):
+        a.append(weights[f"W{l}"] @ h[-1] + (np.ravel(weights[f"bias{l}"]) if cfg.bias else 0.0))
+        h.append(activations.numpy(cfg.activation if l < L else "linear")(a[-1]))
+    deltas = [np.ravel(y) - h[-1]]
+    for l in range(L, 1, -1):
+        w = weights[f"W{l}"]
+        r_x = w.T @ deltas[0] if cfg.feedback == "backprop" else \
+            inverted_error(w, feedback_matrix(cfg, weights, l), cfg.alpha, deltas[0])
+        deltas.insert(0, activations.derivative(cfg.activation, a[l - 2]) * r_x)
+    return deltas
+
+
+def epoch_metrics(cfg: Config, weights: dict[str, np.ndarray], x_test) -> dict[str, float]:
+    """Per loop l: the largest real part of its matrix's eigenvalues (the stability check
+    as W learns) and, for a fixed B, the angle between B_l and -W_l^T (degrees)."""
+    out = {}
+    for l in range(2, cfg.n_layers + 1 if cfg.feedback != "backprop" else 2):
+        out[f"loop{l}_max_real_eig"] = largest_real_eigenvalue(cfg, weights, l)
+        if cfg.feedback != "transpose":
+            out[f"angle_B{l}_minus_W{l}T_deg"] = angle_deg(weights[f"B{l}"], -weights[f"W{l}"].T)
+    return out

@@ -42,12 +42,13 @@ def from_dict(cls, values: dict):
     return schema.from_dict(cls, values)
 
 
-def feedforward(weights: list[np.ndarray], x, hidden: str, output: str) -> list[np.ndarray]:
-    """r_l = f(W_l r_{l-1}) with f = hidden for l < L and output for l = L; returns
-    [r_1 .. r_L] (rows = samples)."""
+def feedforward(weights: list[np.ndarray], x, hidden: str, output: str, biases=None) -> list[np.ndarray]:
+    """r_l = f(W_l r_{l-1} + b_l) with f = hidden for l < L and output for l = L (biases:
+    one vector per layer, or None for none); returns [r_1 .. r_L] (rows = samples)."""
     r, out = np.atleast_2d(np.asarray(x, dtype=float)), []
     for l, w in enumerate(weights):
-        r = activations.numpy(output if l == len(weights) - 1 else hidden)(r @ w.T)
+        a = r @ w.T + (0.0 if biases is None else np.ravel(biases[l]))
+        r = activations.numpy(output if l == len(weights) - 1 else hidden)(a)
         out.append(r)
     return out
 

@@ -167,7 +167,7 @@ def run(config: dict, out_dir, progress: bool = False, log=print, resume: bool =
         backend = run["backend"]
         target = run["target"] if backend == "brian2" else f"{run['device']}/{run['dtype']}"
     hook = getattr(module, "epoch_metrics", None)
-    rule = cfg.rule if model == "mlp" else module.RULE
+    rule = getattr(cfg, "rule", None) or module.RULE  # mlp: bp or fa; inversion: also backprop
     log(f"running {model}/{rule} on {task_cfg['name']}: {cfg.layers}, {epochs} epochs of {len(task.train_x)} samples "
         f"(batch {batch}), {backend}/{target}")
 

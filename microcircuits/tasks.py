@@ -5,7 +5,7 @@ potentials, labels).
   draws more than its 5000 / 1000 samples where they ask for more), with
   one-hot target potentials (task.target_on for the true class, task.target_off for
   the others);
-- teacher_student: U[0, 1] inputs and a teacher's outputs as targets; the teacher is a
+- teacher_student: U[0, 1] (or N(0, 1)) inputs and a teacher's outputs as targets; the teacher is a
   microcircuit's effective network, or with task.teacher_activation a plain network
   that every model (dendritic and the rate circuits) sees alike (network_teacher_task);
 - alignment (PAL's B-alignment runs): U[0, 1] inputs, no target, no test set.
@@ -46,6 +46,9 @@ def load_task(task: dict, cfg: dendritic.MicrocircuitConfig, seed: int) -> Task:
     """The data of a config's [task] for a network with cfg.layers (only cfg.layers is
     read, so every model's config serves)."""
     name = task["name"]
+    for key, unset in (("inputs", "uniform"), ("teacher_bias", None)):
+        if name != "teacher_student" and task[key] != unset:
+            raise ValueError(f"task.{key} = {task[key]!r} applies to the teacher_student task only, not {name!r}")
     if name == "alignment":
         x = np.random.default_rng(seed + 20_000).uniform(0.0, 1.0, (task["n_train"] or 100, cfg.layers[0]))
         return Task(x, None, np.zeros((0, cfg.layers[0])), None, None)
@@ -73,6 +76,9 @@ def _teacher_student(task: dict, cfg, seed: int) -> Task:
     with task.teacher_activation set, the network teacher of network_teacher_task."""
     if task["teacher_activation"]:
         return network_teacher_task(task, cfg.layers, task["teacher_activation"], seed)
+    if task["teacher_bias"] is not None:
+        raise ValueError("task.teacher_bias needs a network teacher (task.teacher_activation); the "
+                         "microcircuit teacher has no biases")
     teacher_layers = _teacher_layers(task, cfg.layers)
     teacher_cfg = dendritic.MicrocircuitConfig(layers=teacher_layers, init_w=task["teacher_init"])
     weights = dendritic.initial_weights(teacher_cfg, seed + 10_000)
@@ -81,10 +87,11 @@ def _teacher_student(task: dict, cfg, seed: int) -> Task:
 
 
 def network_teacher_task(task: dict, layers: list[int], acts, seed: int) -> Task:
-    """The teacher network r_l = f(W_l r_{l-1}) (f: acts = [hidden, output]) with
-    layers task.teacher_layers (default: the student's) and weights N(0, teacher_init^2 /
-    n_{l-1}) (a pair [lo, hi]: U[lo, hi]) gives the targets; every model (dendritic and
-    the rate circuits) sees the same data for the same seed."""
+    """The teacher network r_l = f(W_l r_{l-1} + b_l) (f: acts = [hidden, output]) with
+    layers task.teacher_layers (default: the student's), weights N(0, teacher_init^2 /
+    n_{l-1}) (a pair [lo, hi]: U[lo, hi]) and biases U[lo, hi] for task.teacher_bias =
+    [lo, hi] (unset: none) gives the targets; every model (dendritic and the rate
+    circuits) sees the same data for the same seed."""
     teacher_layers = _teacher_layers(task, layers)
     if not (isinstance(acts, (list, tuple)) and len(acts) == 2
             and all(a in activations.NAMES for a in acts)):
@@ -97,8 +104,16 @@ def network_teacher_task(task: dict, layers: list[int], acts, seed: int) -> Task
         rng = np.random.default_rng(seed + 10_000)
         teacher = [rng.uniform(scale[0], scale[1], (n, m)) for m, n in zip(teacher_layers[:-1], teacher_layers[1:])]
     else:
+        if not scale > 0:
+            raise ValueError(f"task.teacher_init must be a number > 0 or a pair [lo, hi], got {scale!r}")
         teacher = list(rate_models.forward_weights(teacher_layers, seed + 10_000, float(scale)).values())
-    return _teacher_data(task, layers[0], lambda x: rate_models.feedforward(teacher, x, *acts)[-1], seed)
+    biases = task["teacher_bias"]
+    if biases is not None:
+        if not (isinstance(biases, (list, tuple)) and len(biases) == 2 and biases[0] <= biases[1]):
+            raise ValueError(f"task.teacher_bias must be a pair [lo, hi] with lo <= hi, got {biases!r}")
+        rng = np.random.default_rng(seed + 10_001)
+        biases = [rng.uniform(biases[0], biases[1], n) for n in teacher_layers[1:]]
+    return _teacher_data(task, layers[0], lambda x: rate_models.feedforward(teacher, x, *acts, biases)[-1], seed)
 
 
 def _teacher_layers(task: dict, layers: list[int]) -> list[int]:
@@ -110,7 +125,8 @@ def _teacher_layers(task: dict, layers: list[int]) -> list[int]:
 
 
 def _teacher_data(task: dict, n_in: int, teacher, seed: int) -> Task:
-    """n_train (default 1000) training and n_test (200) test inputs U[0, 1] with teacher(x) as targets."""
-    train = datasets.teacher_student(teacher, task["n_train"] or 1000, n_in, seed)
-    test = datasets.teacher_student(teacher, task["n_test"] or 200, n_in, seed + 1)
+    """n_train (default 1000) training and n_test (200) test inputs, U[0, 1] (task.inputs =
+    "normal": N(0, 1)), with teacher(x) as targets."""
+    train = datasets.teacher_student(teacher, task["n_train"] or 1000, n_in, seed, law=task["inputs"])
+    test = datasets.teacher_student(teacher, task["n_test"] or 200, n_in, seed + 1, law=task["inputs"])
     return Task(train.x, train.y, test.x, test.y, None)

@@ -146,8 +146,9 @@ def digits(seed: int = 0, test_fraction: float = 0.2) -> tuple[Dataset, Dataset]
     return full.subset(order[n_test:]), full.subset(order[:n_test])
 
 
-def teacher_student(teacher, n: int, n_in: int, seed: int, low=0.0, high=1.0) -> Dataset:
-    """Regression set: x ~ U[low, high]^n_in i.i.d., y = teacher(x) of shape (n, n_out)."""
+def teacher_student(teacher, n: int, n_in: int, seed: int, low=0.0, high=1.0, law: str = "uniform") -> Dataset:
+    """Regression set: x ~ U[low, high]^n_in i.i.d. (law "normal": N(0, 1)), y = teacher(x)
+    of shape (n, n_out)."""
     if not callable(teacher):
         raise ValueError(f"teacher must be callable, got {teacher!r}")
     n = _check_int("n", n, 1)
@@ -155,7 +156,10 @@ def teacher_student(teacher, n: int, n_in: int, seed: int, low=0.0, high=1.0) ->
     seed = _check_int("seed", seed, 0)
     if not (np.isfinite(low) and np.isfinite(high) and low < high):
         raise ValueError(f"need finite low < high, got low={low!r}, high={high!r}")
-    x = np.random.default_rng(seed).uniform(low, high, size=(n, n_in))
+    if law not in ("uniform", "normal"):
+        raise ValueError(f"law must be 'uniform' or 'normal', got {law!r}")
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(low, high, size=(n, n_in)) if law == "uniform" else rng.standard_normal((n, n_in))
     y = np.asarray(teacher(x), dtype=float)
     if y.ndim != 2 or len(y) != n:
         raise ValueError(f"teacher must map ({n}, {n_in}) inputs to ({n}, n_out), got shape {y.shape}")

@@ -138,3 +138,22 @@ def test_yinyang_sizes_beyond_the_usual_split():
     train, _, test = yin_yang_splits(seed=3)
     np.testing.assert_array_equal(small.train_x, train.x[:200])
     np.testing.assert_array_equal(small.test_x, test.x[:50])
+
+
+def test_teacher_inputs_law_and_biases():
+    """task.inputs = "normal" draws N(0, 1) inputs; task.teacher_bias adds U[lo, hi]
+    biases to the network teacher; both are refused where they would be ignored."""
+    cfg = MicrocircuitConfig(layers=[30, 20, 10])
+    base = _task_cfg(name="teacher_student", n_train=2000, teacher_activation=["tanh", "linear"],
+                     teacher_init=[-0.01, 0.01], inputs="normal")
+    plain = load_task(base, cfg, seed=0)
+    assert abs(plain.train_x.mean()) < 0.01 and abs(plain.train_x.std() - 1) < 0.01
+    biased = load_task({**base, "teacher_bias": [0.5, 0.5]}, cfg, seed=0)
+    np.testing.assert_array_equal(biased.train_x, plain.train_x)
+    assert abs((biased.train_y - plain.train_y).mean() - 0.5) < 0.05  # the output bias, through a tiny W3
+    with pytest.raises(ValueError, match="task.inputs = 'normal' applies to the teacher_student task only"):
+        load_task(_task_cfg(name="yinyang", inputs="normal"), MicrocircuitConfig(), seed=0)
+    with pytest.raises(ValueError, match="teacher_bias needs a network teacher"):
+        load_task(_task_cfg(name="teacher_student", teacher_bias=[0, 1]), cfg, seed=0)
+    with pytest.raises(ValueError, match=r"teacher_bias must be a pair \[lo, hi\]"):
+        load_task({**base, "teacher_bias": [1, 0]}, cfg, seed=0)

@@ -93,3 +93,50 @@ def test_the_regression_task_is_learned_as_well_as_by_backprop(seeds, epochs, n_
     spread = np.std(mse["bp"]) + np.std(mse["inversion"])
     assert np.mean(mse["inversion"]) < np.mean(mse["bp"]) + spread + 0.02, mse
     assert np.all(mse["inversion"] < 0.3 * start), mse
+
+
+def nonlinear(feedback="transpose", alpha=0.1, **values):
+    """30-20-10-10, tanh hidden layers with biases, as in the paper's nonlinear regression."""
+    return inversion.Config(layers=[30, 20, 10, 10], activation="tanh", bias=True, init_bias=0.5, alpha=alpha,
+                            eta=0.0, t_pres=40.0, feedback=feedback, **values)
+
+
+@pytest.mark.parametrize("backend, feedback", [("torch", "transpose"), ("brian2", "transpose"),
+                                               ("torch", "initial_transpose"), ("torch", "backprop")])
+def test_nonlinear_loops_settle_at_the_linearised_cascade(backend, feedback):
+    """delta_{l-1} = tanh'(a_{l-1}) * r_x, r_x the damped pseudo-inverse of delta_l (or
+    W^T delta_l for backprop), layer by layer; without the derivative delta_1 would be off
+    by tens of per cent."""
+    cfg = nonlinear(feedback)
+    weights = inversion.initial_weights(cfg, 0)
+    x, y = RNG.normal(size=30), RNG.normal(size=10)
+    net = inversion.build(cfg, weights)
+    sim = TorchSimulator(net) if backend == "torch" else Brian2Simulator(net, target="numpy")
+    state = sim.run(inversion.schedule(cfg, [x], [y])).final_state
+    deltas = inversion.steady_errors(cfg, weights, x, y)
+    for l, expected in enumerate(deltas[:-1], start=1):
+        np.testing.assert_allclose(state[f"delta{l}.z"], expected, atol=1e-8, err_msg=f"delta{l}")
+    a1 = weights["W1"] @ x + weights["bias1"].ravel()
+    assert np.linalg.norm(deltas[0] / (1 - np.tanh(a1) ** 2) - deltas[0]) > 0.1 * np.linalg.norm(deltas[0])
+
+
+def test_large_damping_turns_the_inverted_errors_into_backprop():
+    """alpha^(L-l) delta_l -> backprop's delta_l as alpha grows (W B - alpha I ~ -alpha I)."""
+    x, y = RNG.normal(size=30), RNG.normal(size=10)
+    bp = inversion.steady_errors(nonlinear("backprop"), inversion.initial_weights(nonlinear("backprop"), 0), x, y)
+    errors = []
+    for alpha in (1e2, 1e3, 1e4):
+        cfg = nonlinear(alpha=alpha)
+        di = inversion.steady_errors(cfg, inversion.initial_weights(cfg, 0), x, y)
+        errors.append(np.linalg.norm(alpha ** 2 * di[0] - bp[0]) / np.linalg.norm(bp[0]))
+    assert errors[1] < 5e-3 and errors[0] > 8 * errors[1] > 64 * errors[2], errors
+
+
+def test_the_stability_metrics_follow_the_loops():
+    cfg = nonlinear("initial_transpose")
+    weights = inversion.initial_weights(cfg, 0)
+    metrics = inversion.epoch_metrics(cfg, weights, None)
+    assert metrics["angle_B2_minus_W2T_deg"] == pytest.approx(0.0, abs=1e-6)
+    assert all(metrics[f"loop{l}_max_real_eig"] < 0 for l in (2, 3))
+    weights["W3"] = weights["W3"] + RNG.normal(0, 0.3, weights["W3"].shape)  # W drifts, B stays
+    assert inversion.epoch_metrics(cfg, weights, None)["angle_B3_minus_W3T_deg"] > 10

@@ -1,14 +1,14 @@
 """Rate units (neurosim.models.rate) on both backends against a numpy transcription of
 the documented step: shared and tied weights between other populations than their
 owner's, rule factors from named populations, anti-Hebbian learning with decay, and
-derivative gains; cpp_standalone against the runtime; the noise's variance; a torch
+derivative gains and signals, a product unit; cpp_standalone against the runtime; the noise's variance; a torch
 minibatch against single runs."""
 import numpy as np
 import pytest
 
 from neurosim.backends.brian2 import Brian2Simulator
 from neurosim.backends.torch import TorchSimulator
-from neurosim.models.rate import Input, Leaky
+from neurosim.models.rate import Input, Leaky, Product
 from neurosim.network import Network, Population, Projection
 from neurosim.noise import WhiteNoise
 from neurosim.recording import Recording
@@ -22,18 +22,21 @@ W1, W2 = RNG.normal(0, 0.5, (4, 3)), RNG.normal(0, 0.5, (2, 4))
 
 def network():
     """in -> a (W1, learns with factors d and in) -> b; c reads W1 (shared) from in2, and
-    e reads W1^T (tied) from d; W2 anti-Hebbian with decay. The inputs arrive in the same
-    step (delay 0), everything else one step later."""
+    e reads W1^T (tied) from d; W2 anti-Hebbian with decay; p multiplies a's value by
+    d's f'. The inputs arrive in the same step (delay 0), everything else one step later."""
     pops = [Population("inp", 3, Input()), Population("inp2", 3, Input()),
             Population("a", 4, Leaky(0.5, activation="tanh")),
             Population("b", 2, Leaky(1.0, leak=0.5)), Population("c", 4, Leaky(DT)),
-            Population("d", 4, Leaky(0.3, activation="logistic")), Population("e", 3, Leaky(0.2))]
+            Population("d", 4, Leaky(0.3, activation="logistic")), Population("e", 3, Leaky(0.2)),
+            Population("p", 4, Product(0.4))]
     projs = [Projection("W1", "inp", "a", weight=W1, rule=Hebbian(0.05, post="d"), delay=0),
              Projection("W2", "a", "b", weight=W2, rule=Hebbian(-0.02, pre="c", decay=0.1)),
              Projection("S", "inp2", "c", shared="W1", signal="value", delay=0),
              Projection("T", "d", "e", tied="W1", gain="derivative", scale=-0.7),
              Projection("cd", "c", "d", kind="one_to_one", signal="value"),
-             Projection("bd", "b", "a", weight=RNG.normal(0, 0.5, (4, 2)), gain="derivative")]
+             Projection("bd", "b", "a", weight=RNG.normal(0, 0.5, (4, 2)), gain="derivative"),
+             Projection("ap", "a", "p", kind="one_to_one", signal="value", port="input"),
+             Projection("dp", "d", "p", kind="one_to_one", signal="derivative", port="gain", scale=2.0)]
     return Network(pops, projs, dt=DT)
 
 
@@ -50,19 +53,21 @@ def numpy_step(net, sched):
           "logistic": lambda x: f["logistic"](x) * (1 - f["logistic"](x))}
     z = {p.name: np.zeros(p.size) for p in net.populations}
     w = {"W1": W1.copy(), "W2": W2.copy(), "bd": net.projection("bd").weight.copy()}
-    act = {p.name: p.model.activation for p in net.populations}
+    act = {p.name: getattr(p.model, "activation", "linear") for p in net.populations}
     spp = int(round(T_PRES / DT))
     for k in range(sched.n_presentations * spp):
         n, lam = k // spp, sched.learn[k // spp]
         z["inp"], z["inp2"] = sched.data["inp"][n], sched.data["inp2"][n]
         r = {name: f[act[name]](v) for name, v in z.items()}
         x = {"a": w["W1"] @ r["inp"] + df["tanh"](z["a"]) * (w["bd"] @ r["b"]), "b": w["W2"] @ r["a"],
-             "c": w["W1"] @ z["inp2"], "d": z["c"], "e": -0.7 * df["linear"](z["e"]) * (w["W1"].T @ r["d"])}
+             "c": w["W1"] @ z["inp2"], "d": z["c"], "e": -0.7 * df["linear"](z["e"]) * (w["W1"].T @ r["d"]),
+             "p": z["a"] * 2.0 * df["logistic"](z["d"])}
         w["W1"] = w["W1"] + DT * lam * 0.05 * np.outer(z["d"], r["inp"])
         w["W2"] = w["W2"] + DT * lam * (-0.02 * np.outer(z["b"], z["c"]) - 0.1 * w["W2"])
         for p in net.populations:
             if not p.is_input:
-                z[p.name] = z[p.name] + DT / p.model.tau * (-p.model.leak * z[p.name] + x[p.name])
+                leak = getattr(p.model, "leak", 1.0)  # a Product's is 1
+                z[p.name] = z[p.name] + DT / p.model.tau * (-leak * z[p.name] + x[p.name])
     return z, w
 
 

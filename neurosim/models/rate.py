@@ -2,11 +2,13 @@
 
     Leaky   tau dz/dt = -leak z + x + sigma sqrt(tau) xi     (x: the summed input; forward
             Euler, z += dt/tau (-leak z + x) + sigma sqrt(dt/tau) w with WhiteNoise)
+    Product tau dz/dt = -z + x_input x_gain   (the product of what its two ports receive)
     Input   z = the schedule's value of the current presentation (inputs, targets,
             clamped populations); a delay-1 projection reads the previous step's value
 
-Both send z ("value") or f(z) ("rate", the default) and offer the gain f'(z) to the
-projections onto them. A Leaky unit with tau = dt and leak 1 is instantaneous, one step
+Leaky and Input send z ("value") or f(z) ("rate", the default); Leaky also sends f'(z)
+("derivative", e.g. onto a Product's gain) and offers the gain f'(z) to the projections
+onto it. Product sends z ("value"). A Leaky unit with tau = dt and leak 1 is instantaneous, one step
 late: z(n+1) = x(n). Times in ms.
 """
 from __future__ import annotations
@@ -28,7 +30,7 @@ class Leaky(Model):
     activation: str = "linear"
 
     ports = ("input",)
-    signals = ("rate", "value")
+    signals = ("rate", "value", "derivative")
     state = ("z",)
     noises = (WhiteNoise,)
     gains = ("derivative",)
@@ -46,8 +48,9 @@ class Leaky(Model):
             noise = f" + {ctx.const('sigma', ctx.pop.noise.sigma)}*{ctx.white}/sqrt({tau})"
         x = ctx.input("input", {"derivative": activations.brian2_derivative(f, "z")})
         lines = [f"dz/dt = (-{leak}*z + x)/{tau}{noise} : 1", f"x = {x} : 1"]
-        rate = activations.brian2(f, "z")
-        return Brian2Group(lines, signals={"rate": Signal(rate, rate), "value": Signal("z", "z")},
+        rate, derivative = activations.brian2(f, "z"), activations.brian2_derivative(f, "z")
+        return Brian2Group(lines, signals={"rate": Signal(rate, rate), "value": Signal("z", "z"),
+                                           "derivative": Signal(derivative, derivative)},
                            quantities={"value": "z"})
 
     def torch(self, ctx) -> TorchGroup:
@@ -60,10 +63,40 @@ class Leaky(Model):
             z = s["z"] + per_step * (-leak * s["z"] + ports.get("input", 0.0))
             return {"z": z if noise is None else z + noise * draws}
 
+        value, derivative = (lambda s: s["z"]), (lambda s: df(s["z"]))  # noqa: E731
+        return TorchGroup({"z": ctx.zeros()}, step, {"rate": lambda s: f(s["z"]), "value": value,
+                                                     "derivative": derivative},
+                          {"value": value, "derivative": derivative}, draws="normal" if ctx.pop.noise else None)
+
+
+@dataclass(frozen=True)
+class Product(Model):
+    """tau dz/dt = -z + x_input x_gain, each x the summed input onto its port (forward
+    Euler; tau = dt: z(n+1) = x_input(n) x_gain(n), one step late). Times in ms."""
+
+    tau: float = 1.0
+
+    ports = ("input", "gain")
+    signals = ("value",)
+    state = ("z",)
+
+    def __post_init__(self):
+        check_number("Product", "tau", self.tau, strict=True)
+
+    def brian2(self, ctx) -> Brian2Group:
+        tau = ctx.const("tau", self.tau, "ms")
+        lines = [f"dz/dt = (-z + x_input*x_gain)/{tau} : 1", f"x_input = {ctx.input('input')} : 1",
+                 f"x_gain = {ctx.input('gain')} : 1"]
+        return Brian2Group(lines, signals={"value": Signal("z", "z")}, quantities={"value": "z"})
+
+    def torch(self, ctx) -> TorchGroup:
+        per_step = ctx.dt / ctx.param(lambda pop: pop.model.tau)
+
+        def step(s, ports, data, draws):
+            return {"z": s["z"] + per_step * (-s["z"] + ports.get("input", 0.0) * ports.get("gain", 0.0))}
+
         value = lambda s: s["z"]  # noqa: E731
-        return TorchGroup({"z": ctx.zeros()}, step, {"rate": lambda s: f(s["z"]), "value": value},
-                          {"value": value, "derivative": lambda s: df(s["z"])},
-                          draws="normal" if ctx.pop.noise else None)
+        return TorchGroup({"z": ctx.zeros()}, step, {"value": value}, {"value": value})
 
 
 @dataclass(frozen=True)
