@@ -178,6 +178,24 @@ def test_every_process_generates_the_same_code(tmp_path):
         assert generated(hash_seed) == first
 
 
+def test_a_second_run_in_one_process_generates_the_same_code(standalone_cache):
+    """With the cycle collector idle (as in a Ray worker), the first run's Brian2 objects
+    stayed alive, the second run's got the names "..._1", and every run recompiled; and the
+    monitors' clocks (clock_rec_*) started in a set's order, which changed main.cpp."""
+    import gc
+
+    gc.collect()
+    gc.disable()
+    try:
+        texts = []
+        for seed in (0, 1):
+            run(network(seed, 0.5), seed)
+            texts.append((newest(standalone_cache) / "main.cpp").read_text())
+    finally:
+        gc.enable()
+    assert "codeobject.h" in texts[0] and texts[1] == texts[0]
+
+
 def newest(cache):
     """The project whose program was built last."""
     return max(projects(cache), key=lambda p: (p / "main").stat().st_mtime_ns)

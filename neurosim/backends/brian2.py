@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import gc
 import itertools
 import os
+import re
 import time
 import warnings
 from contextlib import contextmanager, nullcontext
@@ -766,6 +768,10 @@ def _device(target: str, build_dir: str | None, cache_key: str | None):
     given, else the cache folder `cache_key` of this structure (standalone_cache.py)."""
     b2 = _b2()
     if target == "cpp_standalone":
+        # Brian2 names an object after the live ones ("P1_stateupdater_codeobject_1" while an
+        # earlier run's P1 awaits the cycle collector): collect them first, or the code of an
+        # unchanged structure differs and recompiles (every run in a Ray worker did)
+        gc.collect()
         folder = nullcontext((build_dir, False)) if build_dir else standalone_cache.project(cache_key)
         with folder as (directory, cached):
             b2.set_device("cpp_standalone", directory=directory, build_on_run=False)
@@ -834,12 +840,15 @@ def _compile(directory: str, cached: bool) -> None:
         standalone_cache.mark_built(directory)
 
 
+CLOCK_ARRAY = re.compile(r"_array_(defaultclock|clock\w*)_(timestep|t)$")
+
+
 def _stable_clock_starts(queue: list) -> None:
     """Brian2 queues each clock's start (its timestep, then t) in the order of a set of
     clocks, which changes from run to run; sorted by clock, main.cpp is the same text in
     every run of a structure and a cached project does not recompile it (4 s)."""
-    def clock_start(entry) -> bool:
-        return entry[0] == "set_by_single_value" and entry[1][0].endswith(("clock_timestep", "clock_t"))
+    def clock_start(entry) -> bool:  # defaultclock's and the monitors' clocks (clock_rec_*)
+        return entry[0] == "set_by_single_value" and CLOCK_ARRAY.match(entry[1][0]) is not None
 
     def by_clock(entry):  # ("_array_<clock>", timestep before t)
         return entry[1][0].rsplit("_", 1)[0], entry[1][0].endswith("_t")
