@@ -24,7 +24,7 @@ that dominated the hidden layers' updates (docs/results.md section 5).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -65,6 +65,10 @@ class Config:
     settle: bool = False
     t_pres: float = 10.0
     dt: float = 0.05
+    sleep_epochs: int = 0  # sleep phases (Q learns from noise, W frozen) before each epoch
+    sleep_init_epochs: int = 0  # and before the first epoch only
+    sleep_sigma: float = 0.1
+    sleep_eta_q: float = 0.5
 
     def __post_init__(self):
         check_config(self, ("tau_v", "tau_u", "tau_noise", "tau_hp", "t_pres", "dt"),
@@ -75,7 +79,11 @@ class Config:
             raise ValueError(f"q_start must be 'random' or 'transpose', got {self.q_start!r}")
         if not 0 < self.lam <= 1:
             raise ValueError(f"lam must lie in (0, 1] (1: strong feedback), got {self.lam!r}")
-        for name in ("k_p", "alpha", "sigma", "beta", "eta_w", "eta_q", "init_q"):
+        for name in ("sleep_epochs", "sleep_init_epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        for name in ("k_p", "alpha", "sigma", "beta", "eta_w", "eta_q", "init_q", "sleep_sigma", "sleep_eta_q"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
 
@@ -155,6 +163,20 @@ def build(cfg: Config, weights: dict[str, np.ndarray]) -> Network:
     return Network(pops, projs, dt=dt)
 
 
+def sleep_config(cfg: Config) -> Config:
+    """The sleep phase (Meulemans et al. 2022, the feedback learned apart from W): W
+    frozen, Q learning from the apical noise alone (sigma = sleep_sigma, eta_q =
+    sleep_eta_q), the targets the network's own feed-forward outputs (sleep_targets), so
+    that the output error carries no label."""
+    return replace(cfg, eta_w=0.0, eta_q=cfg.sleep_eta_q, sigma=cfg.sleep_sigma, lam=1.0, settle=True,
+                   sleep_epochs=0, sleep_init_epochs=0)
+
+
+def sleep_phases(cfg: Config, epoch: int) -> int:
+    """How many sleep phases precede wake epoch `epoch` (0-based)."""
+    return cfg.sleep_epochs + (cfg.sleep_init_epochs if epoch == 0 else 0)
+
+
 def schedule(cfg: Config, x, y, batch: int = 1):
     """Every minibatch once, learning on; with cfg.settle twice: plasticity off while the
     controller settles, then on at the controlled state."""
@@ -188,6 +210,21 @@ def jacobian(cfg: Config, weights: dict[str, np.ndarray], x) -> np.ndarray:
 def feedback_matrix(cfg: Config, weights: dict[str, np.ndarray]) -> np.ndarray:
     """Q = [Q_1; ..; Q_L] stacked: (sum_l n_l, n_L)."""
     return np.vstack([weights[f"Q{l}"] for l in range(1, cfg.n_layers + 1)])
+
+
+def epoch_metrics(cfg: Config, weights: dict[str, np.ndarray], x_test) -> dict[str, float]:
+    """How well Q suits the controller, over up to 50 test samples (Meulemans et al.
+    2022): the condition ratio ||J^T (J J^T)^-1 J Q||_F / ||Q||_F (1: Q in the column
+    space of J^T, the rule's fixed points), the smallest real part of the eigenvalues of
+    J Q (the controller is stable above -alpha~) and ||Q||_F."""
+    q = feedback_matrix(cfg, weights)
+    ratios, eigs = [], []
+    for x in np.atleast_2d(x_test)[:50]:
+        j = jacobian(cfg, weights, x)
+        ratios.append(np.linalg.norm(j.T @ np.linalg.solve(j @ j.T, j @ q)) / np.linalg.norm(q))
+        eigs.append(np.min(np.linalg.eigvals(j @ q).real))
+    return {"q_condition_ratio": float(np.mean(ratios)), "jq_min_real_eig": float(np.min(eigs)),
+            "q_norm": float(np.linalg.norm(q))}
 
 
 def steady_control(cfg: Config, weights: dict[str, np.ndarray], x, y) -> np.ndarray:

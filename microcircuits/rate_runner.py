@@ -15,7 +15,9 @@ instead (rule "bp" or "fa", eta per sample; no simulator: backend "numpy"). Befo
 first epoch and after every one, module.forward on the test set (no target) gives the
 test mse and, for classification, the accuracy (argmax). A principle module may define
 `epoch_metrics(cfg, weights, x_test) -> dict[str, float]`; its values are recorded at the
-same times and land in summary["final"] as lists.
+same times and land in summary["final"] as lists. A module with `sleep_phases(cfg,
+epoch)` and `sleep_config(cfg)` (dfc) runs that many sleep phases before an epoch: the
+same samples with the sleep config, the targets the network's own feed-forward outputs.
 
 Tasks: yinyang and digits (one-hot targets task.target_on / task.target_off; the rate
 models' outputs are not squashed, so target_on = 1, target_off = 0 is the usual choice)
@@ -209,17 +211,28 @@ def run(config: dict, out_dir, progress: bool = False, log=print, resume: bool =
                 totals["steps"] += len(x) // batch
                 weights.update({f"W{l}": w for l, w in enumerate(ws, start=1)})
             else:
-                try:
-                    result = _simulator(module.build(cfg, weights), run, seed + epoch).run(
-                        module.schedule(cfg, x, y, batch))
-                except DivergenceError as err:  # what it ran until then is kept
-                    result, status, detail = err.result, "diverged", f"{err} in epoch {epoch + 1}"
-                    divergence = err.divergence
-                weights.update(result.final_weights)
-                for key in totals:
-                    totals[key] += getattr(result, key)
-                if result.interrupted:
-                    status, detail = "interrupted", f"{result.interrupted} of epoch {epoch + 1}"
+                # sleep phases first (a module with sleep_phases: its feedback learns from noise,
+                # the targets its own outputs), each with its own noise seed; then the epoch
+                sleeps = module.sleep_phases(cfg, epoch) if hasattr(module, "sleep_phases") else 0
+                for phase in range(sleeps + 1):
+                    awake = phase == sleeps
+                    net_cfg = cfg if awake else module.sleep_config(cfg)
+                    targets = y if awake else forward(cfg, weights, x)
+                    noise_seed = seed + epoch + (0 if awake else 1_000_003 * (phase + 1))
+                    what = f"epoch {epoch + 1}" if awake else f"sleep phase {phase + 1} before epoch {epoch + 1}"
+                    try:
+                        result = _simulator(module.build(net_cfg, weights), run, noise_seed).run(
+                            module.schedule(net_cfg, x, targets, batch))
+                    except DivergenceError as err:  # what it ran until then is kept
+                        result, status, detail = err.result, "diverged", f"{err} in {what}"
+                        divergence = err.divergence
+                    weights.update(result.final_weights)
+                    for key in totals:
+                        totals[key] += getattr(result, key)
+                    if result.interrupted:
+                        status, detail = "interrupted", f"{result.interrupted} of {what}"
+                    if status != "complete":
+                        break
                 if status != "complete":
                     break
             bad = [k for k, w in weights.items() if not np.all(within_bound(w))]

@@ -6,9 +6,10 @@ microcircuit are one task, run as replicas. A task runs in its run's folder exac
 `neurosim run` would and returns one row per run: status, final metrics, wall time, the
 Ray node it ran on, its attempt. A run that raises or diverges is a row with its status
 and message and the others go on; a worker that dies (a killed process) is retried once by
-Ray (`max_retries=1`), then reported as a failed row. The table (SWEEP_CSV, SWEEP_MD: every run, and per variant the
-mean and standard deviation over seeds) and the plots over time (the mean over seeds,
-min to max shaded) are rewritten each time a run finishes.
+Ray (`max_retries=1`), then reported as a failed row. The table (SWEEP_CSV, SWEEP_MD:
+every run, and per variant the mean and standard deviation over seeds) is rewritten each
+time a run finishes, the plots over time (the mean over seeds, min to max shaded) at most
+once a minute and at the end.
 
 Resume: a run whose folder holds a complete results file of the same config (its hash,
 in DONE) is not run again; a run with a checkpoint continues from it; the rest start.
@@ -28,6 +29,7 @@ from neurosim.recording import DivergenceError, read_results
 
 from .sweep_spec import Run, config_hash
 
+PLOT_EVERY_S = 60.0  # the plots are redrawn at most this often while runs finish, and at the end
 SWEEP_CSV, SWEEP_MD, DONE, ATTEMPTS, PID = "sweep.csv", "sweep.md", "sweep_done.json", "sweep_attempts", "sweep.pid"
 COLUMNS = ("label", "variant", "seed", "status", "test_accuracy", "mse", "wall_time_s", "node", "attempt", "message",
            "folder")
@@ -154,6 +156,7 @@ def run_sweep(runs: list[Run], out, workers: int = 2, address: str | None = None
         try:
             remote = ray.remote(num_cpus=1, max_retries=1)(run_task)
             pending = {remote.remote(group, str(out.resolve())): group for group in todo}
+            plotted = time.monotonic()
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 group = pending.pop(ready[0])
@@ -166,7 +169,9 @@ def run_sweep(runs: list[Run], out, workers: int = 2, address: str | None = None
                 for row in new:
                     rows[row["folder"]] = row
                     log(f"{row['folder']}: {row['status']}" + (f" ({row['message']})" if row["message"] else ""))
-                write_table(runs, rows, out)
+                plots = time.monotonic() - plotted >= PLOT_EVERY_S  # drawing takes CPU from the runs
+                write_table(runs, rows, out, plots)
+                plotted = time.monotonic() if plots else plotted
         finally:
             ray.shutdown()
     write_table(runs, rows, out)
@@ -186,9 +191,10 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
         raise ValueError(f"--address {address}: no Ray cluster answers there ({err.strerror or err})") from None
 
 
-def write_table(runs: list[Run], rows: dict, out: Path) -> None:
+def write_table(runs: list[Run], rows: dict, out: Path, plots: bool = True) -> None:
     """SWEEP_CSV (a row per run; unrun ones `pending`), SWEEP_MD (per variant the mean and
-    standard deviation over its complete seeds, and every run) and the plots over time."""
+    standard deviation over its complete seeds, and every run) and (`plots`) the plots
+    over time."""
     table = [rows[run.folder] or {"label": run.label, "variant": run.variant, "seed": run.seed, "status": "pending",
                                   "folder": run.folder} for run in runs]
     tmp = out / (SWEEP_CSV + ".tmp")
@@ -210,7 +216,8 @@ def write_table(runs: list[Run], rows: dict, out: Path) -> None:
     lines += [f"| {r['folder']} | {r['status']} | {r.get('node', '')} | {r.get('attempt', '')} | "
               f"{r.get('message', '')} |" for r in table]
     (out / SWEEP_MD).write_text("\n".join(lines) + "\n")
-    _plot(table, out)
+    if plots:
+        _plot(table, out)
 
 
 def _spread(values) -> str:
