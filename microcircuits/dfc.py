@@ -36,6 +36,7 @@ from neurosim.rules import Hebbian
 from .rate_models import check_config, feedforward, forward_weights, from_dict, one_pass
 
 RULE = "strong_dfc"
+Q_STARTS = ("random", "transpose", "xavier")
 
 
 @dataclass
@@ -75,8 +76,8 @@ class Config:
                      constants=("tau_v", "tau_u", "tau_noise", "tau_hp"))
         if not isinstance(self.settle, bool):
             raise ValueError(f"settle must be true or false, got {self.settle!r}")
-        if self.q_start not in ("random", "transpose"):
-            raise ValueError(f"q_start must be 'random' or 'transpose', got {self.q_start!r}")
+        if self.q_start not in Q_STARTS:
+            raise ValueError(f"q_start must be one of {Q_STARTS}, got {self.q_start!r}")
         if not 0 < self.lam <= 1:
             raise ValueError(f"lam must lie in (0, 1] (1: strong feedback), got {self.lam!r}")
         for name in ("sleep_epochs", "sleep_init_epochs"):
@@ -102,15 +103,20 @@ class Config:
 
 
 def initial_weights(cfg: Config, seed: int) -> dict[str, np.ndarray]:
-    """W_l ~ N(0, init_w^2 / n_{l-1}); Q_l ~ N(0, init_q^2 / n_L) ("random"), or
-    init_q (W_L .. W_{l+1})^T ("transpose": the linear part of J^T, so that J Q starts
-    near J J^T, whose eigenvalues are positive and the controller stable)."""
+    """W_l ~ N(0, init_w^2 / n_{l-1}); Q_l ~ N(0, init_q^2 / n_L) ("random"); the paper
+    code's start ("xavier": Q_l ~ N(0, 2 / (n_l + n_L)) below the output, Q_L = I, so J Q
+    starts near J_L, stable for a linear or monotone output); or init_q (W_L .. W_{l+1})^T
+    ("transpose": the linear part of J^T, so that J Q starts near J J^T, whose eigenvalues
+    are positive and the controller stable)."""
     weights = forward_weights(cfg.layers, seed, cfg.init_w)
     L, n_out = cfg.n_layers, cfg.layers[-1]
-    if cfg.q_start == "random":
+    if cfg.q_start in ("random", "xavier"):
         rng = np.random.default_rng(seed + 1)
-        weights.update({f"Q{l}": rng.normal(0.0, cfg.init_q / np.sqrt(n_out), (cfg.layers[l], n_out))
-                        for l in range(1, L + 1)})
+        scale = {l: cfg.init_q / np.sqrt(n_out) if cfg.q_start == "random" else np.sqrt(2.0 / (cfg.layers[l] + n_out))
+                 for l in range(1, L + 1)}
+        weights.update({f"Q{l}": rng.normal(0.0, scale[l], (cfg.layers[l], n_out)) for l in range(1, L + 1)})
+        if cfg.q_start == "xavier":
+            weights[f"Q{L}"] = np.eye(n_out)
         return weights
     back = np.eye(n_out)
     for l in range(L, 0, -1):

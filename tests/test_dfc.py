@@ -213,3 +213,12 @@ def test_the_runner_runs_the_sleep_phases_before_the_epochs(tmp_path):
     assert len(set(slept["final"]["q_norm"])) == 3 and len(set(awake["final"]["q_norm"])) == 1
     w_slept, w_awake = np.load(tmp_path / "slept" / "weights.npz"), np.load(tmp_path / "awake" / "weights.npz")
     np.testing.assert_array_equal(w_slept["W1"], w_awake["W1"])
+
+
+def test_the_paper_codes_start_of_q():
+    cfg = dfc.Config(layers=[64, 200, 10], q_start="xavier")
+    weights = dfc.initial_weights(cfg, 0)
+    np.testing.assert_array_equal(weights["Q2"], np.eye(10))
+    assert weights["Q1"].std() == pytest.approx(np.sqrt(2 / 210), rel=0.05)
+    with pytest.raises(ValueError, match="q_start must be one of"):
+        dfc.Config(q_start="eye")
