@@ -171,9 +171,10 @@ def build(cfg: Config, weights: dict[str, np.ndarray]) -> Network:
 
 def sleep_config(cfg: Config) -> Config:
     """The sleep phase (Meulemans et al. 2022, the feedback learned apart from W): W
-    frozen, Q learning from the apical noise alone (sigma = sleep_sigma, eta_q =
-    sleep_eta_q), the targets the network's own feed-forward outputs (sleep_targets), so
-    that the output error carries no label."""
+    frozen, Q learning from the apical noise (sigma = sleep_sigma, eta_q = sleep_eta_q)
+    once the controller has settled on each sample (settle: in the transient after a
+    switch the rule shrank Q towards the edge of stability). The runner gives it the
+    network's own feed-forward outputs as targets, so the output error carries no label."""
     return replace(cfg, eta_w=0.0, eta_q=cfg.sleep_eta_q, sigma=cfg.sleep_sigma, lam=1.0, settle=True,
                    sleep_epochs=0, sleep_init_epochs=0)
 
