@@ -2,7 +2,8 @@
 
 A checkpoint is one pickle, written whole or not at all (to a temporary file, then
 renamed over the last one): the position (step k of the run), a fingerprint of what
-made it (the network's structure: a checkpoint of another network is refused) and the
+made it (the network's structure: a checkpoint of another network is refused), the
+source revision that wrote it (resuming with another one warns) and the
 backend's own state (torch: every state tensor, weight, rule state, divergence and the
 recording so far; Brian2: Network.store's snapshot of every group, synapse, monitor,
 clock and the random generator, buffers included; the rate runners: weights and
@@ -20,8 +21,11 @@ import json
 import math
 import os
 import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from .recording import source_revision
 
 CHECKPOINT, RUN_CONFIG = "checkpoint.pkl", "run_config.json"
 
@@ -46,8 +50,8 @@ class Checkpoint:
         """Write step k, the fingerprint and the backend's `state` atomically."""
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "wb") as f:
-            pickle.dump({"k": k, "fingerprint": repr(fingerprint), "state": state}, f,
-                        protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump({"k": k, "fingerprint": repr(fingerprint), "state": state, "revision": source_revision()},
+                        f, protocol=pickle.HIGHEST_PROTOCOL)
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(self.path)
@@ -64,6 +68,10 @@ class Checkpoint:
             raise ValueError(f"{self.path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
         if made_by != repr(fingerprint) or not 0 < k < n_steps:
             raise ValueError(f"{self.path}: a checkpoint of another network or run (step {k} of {n_steps})")
+        written_by, now = data.get("revision"), source_revision()
+        if written_by and now and written_by != now:
+            warnings.warn(f"{self.path} was written by source revision {written_by} and is resumed by {now}: "
+                          "the run goes on with other code and need not equal an uninterrupted run")
         return k, state
 
 

@@ -6,9 +6,11 @@ the end of every presentation.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import platform
+import subprocess
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -191,13 +193,34 @@ def check_recording(network, recording: Recording, backend: str) -> None:
 
 
 def library_versions() -> dict[str, str]:
+    """The versions of Python and the libraries in VERSIONED, and the source revision."""
     versions = {"python": platform.python_version()}
     for name in VERSIONED:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
+    if source_revision():
+        versions["neurosim_revision"] = source_revision()
     return versions
+
+
+@functools.lru_cache(maxsize=1)
+def source_revision() -> str | None:
+    """The git commit of the package's source tree ("+changes" when tracked files differ
+    from it), or None outside a git checkout: what a resumed run compares with the
+    revision that wrote its checkpoint."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                 capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return head.stdout.strip() + ("+changes" if changed else "")
 
 
 def write_results(path, *, config: dict, result: RunResult, metrics: dict[str, Trace],

@@ -111,3 +111,21 @@ def test_damaged_checkpoints_standalone_and_mixed_options_are_refused(tmp_path, 
     assert main(["run", str(ROOT / "examples" / "teacher_student.toml"), "--checkpoint-every", "10",
                  "--replicas", "2", "--out", str(tmp_path / "b2")]) == 2
     assert "on brian2, checkpoints run one replica; this run has 2" in capsys.readouterr().err
+
+
+def test_a_checkpoint_from_other_code_warns_on_resume(tmp_path, monkeypatch):
+    """The checkpoint keeps the source revision that wrote it; resuming with another one
+    goes on, with a warning that the run need not equal an uninterrupted one."""
+    import warnings
+
+    from neurosim import checkpoint
+
+    ckpt = checkpoint.Checkpoint(tmp_path / "c.pkl")
+    monkeypatch.setattr(checkpoint, "source_revision", lambda: "aaaa")
+    ckpt.save(3, "net", {"w": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ckpt.load("net", 10) == (3, {"w": 1})  # same revision: silent
+    monkeypatch.setattr(checkpoint, "source_revision", lambda: "bbbb")
+    with pytest.warns(UserWarning, match="written by source revision aaaa and is resumed by bbbb"):
+        assert ckpt.load("net", 10) == (3, {"w": 1})
