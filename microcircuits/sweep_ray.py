@@ -13,6 +13,8 @@ once a minute and at the end.
 
 Resume: a run whose folder holds a complete results file of the same config (its hash,
 in DONE) is not run again; a run with a checkpoint continues from it; the rest start.
+SIGINT or SIGTERM stops a sweep within a second: the runs still going stop with their
+last checkpoints kept, and `Interrupted` says how many (the CLI exits 128 + signal).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 
 from neurosim import checkpoint
+from neurosim import interrupt
 from neurosim.interrupt import Interrupted
 from neurosim.recording import DivergenceError, read_results
 
@@ -153,29 +156,46 @@ def run_sweep(runs: list[Run], out, workers: int = 2, address: str | None = None
         except (ConnectionError, RuntimeError, ValueError) as err:
             raise ValueError(f"--address {address}: no Ray cluster to connect to ({str(err).splitlines()[0]})"
                              if address else f"Ray did not start ({str(err).splitlines()[0]})") from None
+        signum = None
         try:
             remote = ray.remote(num_cpus=1, max_retries=1)(run_task)
             pending = {remote.remote(group, str(out.resolve())): group for group in todo}
             plotted = time.monotonic()
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                group = pending.pop(ready[0])
-                try:
-                    new = ray.get(ready[0])
-                except ray.exceptions.RayError as err:  # the worker died twice
-                    new = [{"label": r.label, "variant": r.variant, "seed": r.seed, "status": "failed",
-                            "attempt": 2, "message": f"worker died ({type(err).__name__})", "folder": r.folder}
-                           for r in group]
-                for row in new:
-                    rows[row["folder"]] = row
-                    log(f"{row['folder']}: {row['status']}" + (f" ({row['message']})" if row["message"] else ""))
-                plots = time.monotonic() - plotted >= PLOT_EVERY_S  # drawing takes CPU from the runs
-                write_table(runs, rows, out, plots)
-                plotted = time.monotonic() if plots else plotted
+            with interrupt.on_signals():
+                while pending and not interrupt.requested():
+                    plotted = _next_rows(ray, pending, runs, rows, out, log, plotted)
+                signum = interrupt.requested()
         finally:
-            ray.shutdown()
+            ray.shutdown()  # a run still going stops here, with its last checkpoint kept
+        if signum:
+            write_table(runs, rows, out)
+            stopped = sum(len(group) for group in pending.values())
+            raise Interrupted(signum, f"sweep stopped by {interrupt.describe(signum)}: {stopped} run(s) not finished "
+                                      f"(their checkpoints are kept); the same command again resumes it")
     write_table(runs, rows, out)
     return [rows[run.folder] for run in runs]
+
+
+def _next_rows(ray, pending: dict, runs: list[Run], rows: dict, out: Path, log, plotted: float) -> float:
+    """Wait up to a second for a task to finish (so that a signal is seen within a second:
+    ray.wait blocks in C++); take its rows into `rows`, log them and rewrite the table.
+    Returns when the plots were last drawn."""
+    ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+    if not ready:
+        return plotted
+    group = pending.pop(ready[0])
+    try:
+        new = ray.get(ready[0])
+    except ray.exceptions.RayError as err:  # the worker died twice
+        new = [{"label": r.label, "variant": r.variant, "seed": r.seed, "status": "failed",
+                "attempt": 2, "message": f"worker died ({type(err).__name__})", "folder": r.folder}
+               for r in group]
+    for row in new:
+        rows[row["folder"]] = row
+        log(f"{row['folder']}: {row['status']}" + (f" ({row['message']})" if row["message"] else ""))
+    plots = time.monotonic() - plotted >= PLOT_EVERY_S  # drawing takes CPU from the runs
+    write_table(runs, rows, out, plots)
+    return time.monotonic() if plots else plotted
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:

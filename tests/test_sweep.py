@@ -127,7 +127,9 @@ def test_a_killed_run_is_retried_and_an_interrupted_sweep_resumes_with_the_missi
     proc = _sweep(spec, out)
     _wait_for(lambda: (out / "sweep.csv").exists() and "complete" in (out / "sweep.csv").read_text())
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=120)
+    printed, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "sweep stopped by SIGINT" in printed, printed
+    assert "the same command again resumes it" in printed
     done = [r for r in _rows(out).values() if r["status"] == "complete"]
     assert 1 <= len(done) < 4
     capsys.readouterr()
