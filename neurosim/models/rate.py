@@ -8,8 +8,8 @@
 
 Leaky and Input send z ("value") or f(z) ("rate", the default); Leaky also sends f'(z)
 ("derivative", e.g. onto a Product's gain) and offers the gain f'(z) to the projections
-onto it. Product sends z ("value"). A Leaky unit with tau = dt and leak 1 is instantaneous, one step
-late: z(n+1) = x(n). Times in ms.
+onto it. Product sends z ("value"). A Leaky unit with tau = dt and leak 1 is
+instantaneous, one step late: z(n+1) = x(n). Times in ms.
 """
 from __future__ import annotations
 
