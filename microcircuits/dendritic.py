@@ -91,7 +91,7 @@ class MicrocircuitConfig:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0 ms, got {getattr(self, name)!r}")
         for name in ("init_w", "init_b"):
-            _uniform_range(name, getattr(self, name))
+            uniform_range(name, getattr(self, name))
         activations.check(self.activation, "network.activation")
         if self.feedback not in FEEDBACK_MODES:
             raise ValueError(f"feedback must be one of {FEEDBACK_MODES}, got {self.feedback!r}")
@@ -122,7 +122,7 @@ class MicrocircuitConfig:
         return self.sigma > 0 or (self.feedback == "pal" and self.pal_noise == "ou")
 
 
-def _uniform_range(name, value) -> tuple[float, float]:
+def uniform_range(name, value) -> tuple[float, float]:
     """init_w / init_b: a >= 0 means U[-a, a]; a pair [lo, hi] with lo <= hi means U[lo, hi]."""
     if np.isscalar(value):
         if not value >= 0:
@@ -138,9 +138,9 @@ def initial_weights(cfg: MicrocircuitConfig, seed: int) -> dict[str, np.ndarray]
     lateral weights in the self-predicting state (sps="set") or random (sps="random")."""
     rng = np.random.default_rng(seed)
     n = cfg.layers
-    lo, hi = _uniform_range("init_w", cfg.init_w)
+    lo, hi = uniform_range("init_w", cfg.init_w)
     w = {f"W{l}": rng.uniform(lo, hi, (n[l], n[l - 1])) for l in range(1, cfg.n_layers + 1)}
-    lo, hi = _uniform_range("init_b", cfg.init_b)
+    lo, hi = uniform_range("init_b", cfg.init_b)
     for l in range(1, cfg.n_layers):
         w[f"B{l}"] = rng.uniform(lo, hi, (n[l], n[l + 1]))
     if cfg.sps == "set":

@@ -39,6 +39,7 @@ from neurosim.models.rate import Input, Leaky, Product
 from neurosim.network import Network, Population, Projection
 from neurosim.rules import Hebbian
 
+from .dendritic import uniform_range
 from .metrics import angle_deg
 from .rate_models import check_config, feedforward, forward_weights, from_dict, one_pass
 
@@ -72,7 +73,7 @@ class Config:
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("init_w", "init_bias"):
-            _interval(name, getattr(self, name))
+            uniform_range(name, getattr(self, name))  # a scale >= 0 or a pair [lo, hi]
         for name in ("bias", "settle"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
@@ -88,26 +89,14 @@ class Config:
         return "backprop" if self.feedback == "backprop" else RULE
 
 
-def _interval(name: str, value) -> tuple[float, float] | None:
-    """A pair [lo, hi] (lo <= hi) as a tuple, a number as None (a scale), or a ValueError."""
-    if isinstance(value, (list, tuple)):
-        if len(value) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) \
-                and value[0] <= value[1]:
-            return float(value[0]), float(value[1])
-    elif isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-        return None
-    raise ValueError(f"{name} must be a number >= 0 or a pair [lo, hi] with lo <= hi, got {value!r}")
-
-
 def initial_weights(cfg: Config, seed: int) -> dict[str, np.ndarray]:
     """W_l as cfg.init_w says; random feedback: B_l ~ N(0, 1 / n_l), l >= 2 (generator
     seed + 1); initial_transpose: B_l = -W_l^T; bias: bias_l (n_l x 1, generator seed + 2)."""
-    pair = _interval("init_w", cfg.init_w)
-    if pair is None:
+    if np.isscalar(cfg.init_w):
         weights = forward_weights(cfg.layers, seed, cfg.init_w)
     else:
-        rng = np.random.default_rng(seed)
-        weights = {f"W{l}": rng.uniform(*pair, (cfg.layers[l], cfg.layers[l - 1])) for l in range(1, cfg.n_layers + 1)}
+        rng, (lo, hi) = np.random.default_rng(seed), uniform_range("init_w", cfg.init_w)
+        weights = {f"W{l}": rng.uniform(lo, hi, (cfg.layers[l], cfg.layers[l - 1])) for l in range(1, cfg.n_layers + 1)}
     if cfg.feedback == "random":
         rng = np.random.default_rng(seed + 1)
         weights.update({f"B{l}": rng.normal(0.0, 1.0 / np.sqrt(cfg.layers[l]), (cfg.layers[l - 1], cfg.layers[l]))
@@ -115,7 +104,7 @@ def initial_weights(cfg: Config, seed: int) -> dict[str, np.ndarray]:
     elif cfg.feedback == "initial_transpose":
         weights.update({f"B{l}": -weights[f"W{l}"].T.copy() for l in range(2, cfg.n_layers + 1)})
     if cfg.bias:
-        lo, hi = _interval("init_bias", cfg.init_bias) or (-cfg.init_bias, cfg.init_bias)
+        lo, hi = uniform_range("init_bias", cfg.init_bias)
         rng = np.random.default_rng(seed + 2)
         weights.update({f"bias{l}": rng.uniform(lo, hi, (cfg.layers[l], 1)) for l in range(1, cfg.n_layers + 1)})
     return weights
