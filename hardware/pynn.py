@@ -5,7 +5,11 @@ that builds the network with `sim.Population` / `sim.Projection`, runs every inp
 for t_sample ms from the initial state, and saves the spike counts per sample and neuron
 (np.savez, one (samples, size) array per population, keyed by population name). The
 weights, parameters and inputs travel inside the script (a base64 np.savez_compressed
-blob, its arrays listed in a comment), so the file is all a user needs.
+blob, its arrays listed in a comment), so the file is all a user needs. The same file runs
+on every back end in SIMULATORS, chosen by its first argument (`python net.py spiNNaker`);
+its docstring says what each does differently. tests/test_pynn.py runs it on pyNN.brian2
+against neurosim, tests/test_spinnaker.py on sPyNNaker's virtual board
+(hardware.spinnaker).
 
 Mapping (neurosim.models.spiking's step; potentials are read as mV, times are ms, and every
 cell gets cm = CM = 1 nF, so that a current of 1 nA moves v by 1 mV/ms):
@@ -21,7 +25,7 @@ cell gets cm = CM = 1 nF, so that a current of 1 nA moves v by 1 mV/ms):
 IF_curr_delta, whose synapses make v jump, is exactly neurosim's LIF, where a spike adds
 r W dt / tau to v in one step; a short-tau_syn IF_curr_exp would only approximate the
 jump. It is a standard cell of PyNN 0.13 (pyNN.brian2, pyNN.nest); sPyNNaker has the
-model as IFCurrDelta, in some versions only under `extra_models`, and BrainScaleS-2's
+model as IFCurrDelta (sPyNNaker 7.4.1 also names it IF_curr_delta), and BrainScaleS-2's
 pynn_brainscales has no standard cells at all (its HXNeuron is set by hardware
 parameters), so there the cell lines need a hand edit. CubaLIF's current I jumps by
 w_in W dt/tau_syn per spike and decays with tau_syn, and v sees r I / tau_mem;
@@ -79,9 +83,23 @@ CELL = {LIF: "IF_curr_delta", CubaLIF: "IF_curr_exp"}
 FORMULAS = {LIF: "i_offset = cm r/tau (bias + W_in x) nA; weights onto it r dt/tau W mV",
             CubaLIF: "i_offset = cm r w_in/tau_mem (bias + W_in x) nA, and isyn = -i_offset at the "
                      "start;\n#   weights onto it cm r w_in dt/(tau_mem tau_syn) W nA"}
+# the PyNN back ends a script runs on (its first argument), and what each does differently
+SIMULATORS = {
+    "brian2": "pyNN.brian2: exact integration (Brian2's 'exact' method) in double precision; a spike "
+              "acts DELAY plus one step after it is fired (Brian2 applies delivered spikes after the "
+              "step's threshold); numpy code generation, faster than compiling for short runs.",
+    "nest": "pyNN.nest: exact integration in double precision; a spike acts DELAY after it is fired.",
+    "spiNNaker": "pyNN.spiNNaker (sPyNNaker): fixed-point arithmetic (s16.15) on the ARM cores, weights "
+                 "as 16-bit integers per receptor with a scale sPyNNaker chooses from the largest "
+                 "weight, negative inhibitory weights taken as their magnitude; a spike acts DELAY after "
+                 "it is fired. On a virtual board (virtual_board = True in .spynnaker.cfg) sPyNNaker "
+                 "partitions, places and routes the network and stops before loading a machine: "
+                 "nothing runs and no counts are written.",
+}
 # names the script itself uses; a population of that name gets a suffix
 RESERVED = {"sim", "np", "base64", "io", "DATA", "DT", "T_SAMPLE", "DELAY", "CM", "OUT", "POPULATIONS",
-            "from_list", "counts", "k", "x", "i", "pop", "segments", "seg", "st", "c", "brian2"}
+            "from_list", "counts", "k", "x", "i", "pop", "segments", "seg", "st", "c", "brian2", "argparse",
+            "importlib", "SIMULATORS", "DEFAULT", "parser", "args", "virtual_board", "get_config_bool"}
 
 
 def _refuse(network: Network) -> str:
@@ -111,7 +129,8 @@ def _scales(pop, dt: float) -> tuple[np.ndarray, np.ndarray]:
             CM * p["r"] * p["w_in"] * dt / (p["tau_mem"] * p["tau_syn"]))
 
 
-def _cell_parameters(pop) -> dict[str, np.ndarray]:
+def cell_parameters(pop) -> dict[str, np.ndarray]:
+    """The PyNN cell parameters of a LIF or CubaLIF population, one value per neuron (without i_offset)."""
     p = values(pop.model, pop.size)
     if isinstance(pop.model, LIF):
         out = {"tau_m": p["tau"]}
@@ -127,10 +146,11 @@ def _literal(value: float) -> str:
 
 
 def pynn_script(network: Network, inputs: np.ndarray, t_sample: float, *,
-                simulator: str = "pyNN.brian2", out_counts: str = "counts.npz") -> str:
+                simulator: str = "brian2", out_counts: str = "counts.npz") -> str:
     """The PyNN script (source text) that runs `inputs` (samples, n_input), one sample per
-    t_sample ms from the initial state, on `simulator` (a module such as "pyNN.brian2",
-    "pyNN.nest" or "pyNN.spiNNaker") and saves the spike counts to `out_counts`."""
+    t_sample ms from the initial state, and saves the spike counts to `out_counts`. The
+    script's first argument picks the PyNN back end, one of SIMULATORS (`simulator` when
+    none is given): `python net.py spiNNaker`."""
     input_name = _refuse(network)
     input_pop = network.population(input_name)
     inputs = np.asarray(inputs, dtype=float)
@@ -145,8 +165,8 @@ def pynn_script(network: Network, inputs: np.ndarray, t_sample: float, *,
     steps = t_sample / dt
     if abs(steps - round(steps)) > 1e-9 * steps:
         raise ValueError(f"t_sample = {t_sample} ms is not a whole number of steps of dt = {dt} ms")
-    if not all(part.isidentifier() for part in simulator.split(".")):
-        raise ValueError(f"simulator must be a module name such as 'pyNN.brian2', got {simulator!r}")
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {sorted(SIMULATORS)}, got {simulator!r}")
 
     neurons = [network.population(n) for n in network.order if not network.population(n).is_input]
     var = {p.name: p.name + "_pop" if p.name in RESERVED or keyword.iskeyword(p.name) else p.name
@@ -172,7 +192,7 @@ def pynn_script(network: Network, inputs: np.ndarray, t_sample: float, *,
     for pop in neurons:
         cell = CELL[type(pop.model)]
         gain, _ = scales[pop.name]
-        params = _cell_parameters(pop)
+        params = cell_parameters(pop)
         units = {"v_rest": "mV", "v_thresh": "mV", "v_reset": "mV", "cm": "nF"}
         args = [f"{k}={value(f'{pop.name}_{k}', v, units.get(k, 'ms'))}" for k, v in params.items()]
         w_in = sum((c.weight for c in network.onto(pop.name) if c.source == input_name),
@@ -231,11 +251,6 @@ def pynn_script(network: Network, inputs: np.ndarray, t_sample: float, *,
         else:
             loop.append(f"    {v}.set(i_offset={b} + {w} @ x)")
     loop = "\n".join(loop) or "    pass"
-    brian2_prefs = ""
-    if simulator == "pyNN.brian2":
-        brian2_prefs = ("import brian2\n\n"
-                        "# numpy code generation: for short runs it beats compiling with Cython\n"
-                        'brian2.prefs.codegen.target = "numpy"\n\n')
     samples = len(inputs)
     cuba_note = ("; an IF_curr_exp population also gets the initial synaptic current -i_offset, so "
                  "that its input rises from 0 with tau_syn as in neurosim's CubaLIF"
@@ -245,28 +260,48 @@ def pynn_script(network: Network, inputs: np.ndarray, t_sample: float, *,
         f"sample it sets i_offset = i_bias + w_in @ x of the population(s) it drives{cuba_note}. "
         f"Each of the {samples} samples runs {t_sample:g} ms from the initial state, with sim.reset() "
         "in between (and i_offset set after it: pyNN.brian2's reset also returns parameters to "
-        f"their values at the first run). The spike counts go to {out_counts}, one (samples, size) "
+        f"their values at the first run). The spike counts go to --out (default {out_counts}), one (samples, size) "
         "array per population.", width=88)
+    differences = "\n".join(textwrap.fill(f"{name}: {text.split(': ', 1)[1]}", width=88, initial_indent="- ",
+                                          subsequent_indent="  ") for name, text in SIMULATORS.items())
     return f'''#!/usr/bin/env python
 """A spiking network exported from neurosim as a PyNN script (standard cell types).
+
+    python THIS_SCRIPT [{"|".join(SIMULATORS)}] [--out COUNTS.npz]     (default {simulator})
 
 Populations (potentials in mV, times in ms, currents in nA, cm = {CM:g} nF):
 {table}
 {about_input}
 
 Synaptic delays are DELAY = one time step, PyNN's shortest; neurosim delivers a spike in
-the step it is fired, so the counts here differ a little from neurosim's own run.
+the step it is fired, so the counts here differ a little from neurosim's own run. What
+differs per simulator (pyNN.<name>):
+{differences}
 """
+import argparse
 import base64
+import importlib
 import io
 
 import numpy as np
-import {simulator} as sim
 
-{brian2_prefs}DT = {dt!r}  # ms
+SIMULATORS = {tuple(SIMULATORS)!r}
+parser = argparse.ArgumentParser(description="Run the exported network on a PyNN simulator.")
+parser.add_argument("simulator", nargs="?", default={simulator!r}, choices=SIMULATORS,
+                    help="the PyNN back end, pyNN.<simulator> (default %(default)s)")
+parser.add_argument("--out", default={out_counts!r}, help="spike counts file (default %(default)s)")
+args = parser.parse_args()
+sim = importlib.import_module("pyNN." + args.simulator)
+if args.simulator == "brian2":
+    import brian2
+
+    # numpy code generation: for short runs it beats compiling with Cython
+    brian2.prefs.codegen.target = "numpy"
+
+DT = {dt!r}  # ms
 T_SAMPLE = {float(t_sample)!r}  # ms per sample
 DELAY = DT  # ms
-OUT = {out_counts!r}
+OUT = args.out
 
 # The arrays (np.savez_compressed, base64):
 {arrays}
@@ -275,12 +310,19 @@ DATA = np.load(io.BytesIO(base64.b64decode(b"""
 
 
 def from_list(weight):
-    """FromListConnector's (pre, post, weight, delay) for the non-zero entries of weight (post, pre)."""
-    post, pre = np.nonzero(weight)
+    """FromListConnector's (pre, post, weight, delay) for the non-zero entries of weight (post, pre),
+    sorted by pre: sPyNNaker 7.4.1 sizes its synaptic rows from the list as if it were sorted so
+    (FromListConnector.__numpy_group splits the unsorted list) and refuses a long post-sorted one."""
+    pre, post = np.nonzero(weight.T)
     return [(int(i), int(j), float(weight[j, i]), DELAY) for i, j in zip(pre, post)]
 
 
 sim.setup(timestep=DT)
+virtual_board = False
+if args.simulator == "spiNNaker":
+    from spinn_utilities.config_holder import get_config_bool
+
+    virtual_board = get_config_bool("Machine", "virtual_board")
 
 {chr(10).join(lines)}
 POPULATIONS = [{", ".join(var[p.name] for p in neurons)}]
@@ -290,16 +332,19 @@ for k, x in enumerate(DATA["inputs"]):
 {loop}
     sim.run(T_SAMPLE)
 
-counts = {{}}
-for pop in POPULATIONS:
-    segments = pop.get_data("spikes").segments
-    assert len(segments) == len(DATA["inputs"]), (pop.label, len(segments))
-    c = np.zeros((len(segments), pop.size), dtype=np.int64)
-    for k, seg in enumerate(segments):
-        for st in seg.spiketrains:
-            c[k, int(st.annotations["source_index"])] = len(st)
-    counts[pop.label] = c
-np.savez(OUT, **counts)
+if virtual_board:
+    print("a virtual SpiNNaker board: the network was mapped, nothing ran, no counts written")
+else:
+    counts = {{}}
+    for pop in POPULATIONS:
+        segments = pop.get_data("spikes").segments
+        assert len(segments) == len(DATA["inputs"]), (pop.label, len(segments))
+        c = np.zeros((len(segments), pop.size), dtype=np.int64)
+        for k, seg in enumerate(segments):
+            for st in seg.spiketrains:
+                c[k, int(st.annotations["source_index"])] = len(st)
+        counts[pop.label] = c
+    np.savez(OUT, **counts)
 sim.end()
 '''
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -131,14 +132,23 @@ def cmd_export(args) -> int:
 
 
 def cmd_map(args) -> int:
-    from .export import map_results
+    from .export import check_toolchain, map_results, toolchain_check
 
+    if args.toolchain:  # refused before the conversion and mapping
+        check_toolchain(args.target)
     report = map_results(args.results, args.target)
     print(report.to_text())
     if args.json:
         Path(args.json).write_text(report.to_json() + "\n")
         print(f"report: {args.json}")
-    return 0
+    if not args.toolchain:
+        return 0
+    folder = Path(args.toolchain_dir or tempfile.mkdtemp(prefix="neurosim-toolchain-"))
+    table, differences = toolchain_check(args.results, args.target, report, folder)
+    print(f"\nsPyNNaker 7.4.1, virtual SpiNN-5 board (in {folder}):\n{table}")
+    for line in differences:
+        print(f"differs: {line}")
+    return 1 if differences else 0
 
 
 def _positive_int(text: str) -> int:
@@ -207,6 +217,11 @@ def main(argv=None) -> int:
     mapping.add_argument("results", help="results.h5 of a run")
     mapping.add_argument("--target", required=True, help="chip: one of the files in hardware/targets/")
     mapping.add_argument("--json", help="also write the report as JSON to this file")
+    mapping.add_argument("--toolchain", action="store_true",
+                         help="also run the chip's own toolchain on the PyNN export and compare (spinnaker1: "
+                              "sPyNNaker's virtual board); exit 1 where its core counts differ from ours")
+    mapping.add_argument("--toolchain-dir", help="folder for the toolchain's run and reports (default: a new "
+                                                 "temporary folder, kept)")
     mapping.set_defaults(func=cmd_map)
     args = parser.parse_args(argv)
     try:

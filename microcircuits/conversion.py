@@ -112,6 +112,7 @@ def load_trained(path) -> Trained:
     from neurosim.recording import read_results
 
     from . import dendritic, tasks
+    from .defaults import DEFAULTS
 
     results = read_results(path)
     if results["status"] != "complete":
@@ -134,7 +135,9 @@ def load_trained(path) -> Trained:
         if w.shape != (cfg.layers[l], cfg.layers[l - 1]):
             raise ValueError(f"{path}: W{l} has shape {w.shape}, but layers {cfg.layers} need "
                              f"{(cfg.layers[l], cfg.layers[l - 1])}")
-    task = tasks.load_task(config["task"], cfg, config["run"]["seed"])
+    # a results file written before a [task] key existed holds no value for it: the default,
+    # which every such key has as the behaviour from before it
+    task = tasks.load_task({**DEFAULTS["task"], **config["task"]}, cfg, config["run"]["seed"])
     return Trained(config, cfg, weights, task, results["summary"].get("final", {}).get("test_accuracy"))
 
 

@@ -17,6 +17,8 @@ from . import spiking_export
 from .conversion import ConversionSettings, Trained, load_trained, rate_predictions, spike_counts, to_spiking
 
 FORMATS = ("nir", "pynn")
+TOOLCHAINS = ("spinnaker1",)  # targets whose own toolchain `neurosim map --toolchain` runs
+TOOLCHAIN_SAMPLES = 3  # samples in the script the toolchain maps: its layout does not depend on them
 
 
 def spiking_accuracy(network, trained: Trained, settings: ConversionSettings) -> float:
@@ -82,3 +84,23 @@ def map_results(path, target_name: str, settings: ConversionSettings | None = No
                                              == trained.task.test_labels)),
                        f"spiking ({neuron})": spiking_accuracy(network, trained, settings), **report.accuracy}
     return report
+
+
+def check_toolchain(target_name: str) -> None:
+    """ValueError unless the package can run `target_name`'s own toolchain."""
+    if target_name not in TOOLCHAINS:
+        raise ValueError(f"--toolchain runs a chip's own toolchain, which this package has for {list(TOOLCHAINS)} "
+                         f"only, not {target_name!r}")
+
+
+def toolchain_check(path, target_name: str, report: MappingReport, folder) -> tuple[str, list[str]]:
+    """Export the results file's network as `neurosim export --format pynn` does (with
+    TOOLCHAIN_SAMPLES samples; the inputs only set i_offset per sample), run it through the
+    target's own toolchain in `folder` (SpiNNaker 1: sPyNNaker's virtual board,
+    hardware.spinnaker) and compare what it decided with `report`, our mapper's: (table,
+    differences)."""
+    check_toolchain(target_name)
+    from hardware.spinnaker import compare, run_virtual_board
+
+    script = export_results(path, "pynn", Path(folder) / "net_pynn.py", samples=TOOLCHAIN_SAMPLES)
+    return compare(report, run_virtual_board(script, folder))

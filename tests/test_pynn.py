@@ -138,13 +138,13 @@ def test_script_is_plain_pynn():
     net = classifier("LIF")
     text = pynn_script(net, inputs(200), T_SAMPLE)  # a Yin-Yang-sized job: 4-30-3, 200 samples
     assert len(text) < 200_000
-    for line in ("import pyNN.brian2 as sim", "sim.setup(timestep=DT)", "sim.IF_curr_delta(", "label='hidden'",
+    for line in ("default='brian2'", 'sim = importlib.import_module("pyNN." + args.simulator)', "sim.setup(timestep=DT)", "sim.IF_curr_delta(", "label='hidden'",
                  'receptor_type="excitatory"', 'receptor_type="inhibitory"', "sim.FromListConnector(",
                  'record("spikes")', "sim.reset()", "hidden.set(i_offset=", "sim.run(T_SAMPLE)", "np.savez(OUT"):
         assert line in text, line
     compile(text, "net_pynn.py", "exec")
-    cuba = pynn_script(classifier("CubaLIF"), inputs(3), T_SAMPLE, simulator="pyNN.nest", out_counts="c.npz")
-    assert "import pyNN.nest as sim" in cuba and "import brian2" not in cuba and "OUT = 'c.npz'" in cuba
+    cuba = pynn_script(classifier("CubaLIF"), inputs(3), T_SAMPLE, simulator="nest", out_counts="c.npz")
+    assert "default='nest'" in cuba and "default='c.npz'" in cuba
     assert "sim.IF_curr_exp(" in cuba and "tau_syn_E=5.0" in cuba and "isyn_exc=" in cuba
 
 
@@ -172,5 +172,5 @@ def test_bad_arguments_are_refused():
         pynn_script(net, np.zeros((3, 5)), T_SAMPLE)
     with pytest.raises(ValueError, match="whole number of steps"):
         pynn_script(net, inputs(3), 80.05)
-    with pytest.raises(ValueError, match="module name"):
-        pynn_script(net, inputs(3), T_SAMPLE, simulator="pyNN brian2")
+    with pytest.raises(ValueError, match=r"simulator must be one of \['brian2', 'nest', 'spiNNaker'\], got 'pyNN.brian2'"):
+        pynn_script(net, inputs(3), T_SAMPLE, simulator="pyNN.brian2")
