@@ -9,8 +9,10 @@ machine. Nothing runs, so no spikes come back. The board is pinned to one SpiNN-
 (``width = height = 8``); without that sPyNNaker sizes a virtual machine to whatever the
 network needs.
 
-The script runs in a folder of its own with HOME pointing into it, so that sPyNNaker reads
-the configuration written here (CONFIG) and never the user's ~/.spynnaker.cfg. Read back
+The script runs in a folder of its own, with HOME, XDG_CONFIG_HOME and XDG_CONFIG_DIRS
+pointing into it (sPyNNaker looks for .spynnaker.cfg in all three, and for spynnaker.cfg
+in the folder it runs in), so that it reads the configuration written here (CONFIG) and
+never the user's. Read back
 (sPyNNaker 7.4.1 report formats):
 - placement_by_vertex_using_graph.rpt: per population, each machine vertex's slice and core
   (x, y, p); a vertex labelled ``<pop>_Synapses:<i>(<k>)`` is a synapse core;
@@ -96,7 +98,8 @@ def run_virtual_board(script: str | Path, folder: str | Path, timeout: float = T
     home = folder / "home"
     home.mkdir(parents=True, exist_ok=True)
     (home / ".spynnaker.cfg").write_text(CONFIG)
-    env = {**os.environ, "HOME": str(home)}
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+           "XDG_CONFIG_DIRS": str(home / "site")}
     run = subprocess.run([sys.executable, str(Path(script).resolve()), "spiNNaker", "--out", str(folder / "counts.npz")],
                          cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
     (folder / "spynnaker.log").write_text(run.stdout + run.stderr)

@@ -127,7 +127,14 @@ def test_a_cell_sPyNNaker_cannot_hold_is_refused_by_both_for_the_same_reason(tmp
         pynn_script(non_leaky, np.zeros((1, 2)), 1.0)
 
 
-def test_map_toolchain_on_the_command_line(trained_yinyang, tmp_path, capsys):
+def test_map_toolchain_on_the_command_line(trained_yinyang, tmp_path, capsys, monkeypatch):
+    """Runs with its own configuration: a user's that points at a real board is not read."""
+    user = tmp_path / "user"
+    (user / ".config").mkdir(parents=True)
+    for cfg in (user / ".spynnaker.cfg", user / ".config" / ".spynnaker.cfg"):
+        cfg.write_text("[Machine]\nversion = 5\nmachine_name = 192.0.2.1\n")
+    monkeypatch.setenv("HOME", str(user))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(user / ".config"))
     assert main(["map", str(trained_yinyang), "--target", "spinnaker1", "--toolchain",
                  "--toolchain-dir", str(tmp_path / "board")]) == 0
     out = capsys.readouterr().out
