@@ -89,17 +89,18 @@ SIMULATORS = {
               "acts DELAY plus one step after it is fired (Brian2 applies delivered spikes after the "
               "step's threshold); numpy code generation, faster than compiling for short runs.",
     "nest": "pyNN.nest: exact integration in double precision; a spike acts DELAY after it is fired.",
-    "spiNNaker": "pyNN.spiNNaker (sPyNNaker): fixed-point arithmetic (s16.15) on the ARM cores, weights "
-                 "as 16-bit integers per receptor with a scale sPyNNaker chooses from the largest "
-                 "weight, negative inhibitory weights taken as their magnitude; a spike acts DELAY after "
-                 "it is fired. On a virtual board (virtual_board = True in .spynnaker.cfg) sPyNNaker "
+    "spiNNaker": "pyNN.spiNNaker (sPyNNaker): fixed-point arithmetic (s16.15 parameters and state) on "
+                 "the ARM cores, weights as 16-bit integers with a scale per receptor that sPyNNaker "
+                 "chooses from the expected synaptic input (ring_buffer_sigma), negative inhibitory "
+                 "weights taken as their magnitude; a spike enters its target's input ring buffer DELAY "
+                 "after it is fired. On a virtual board (virtual_board = True in .spynnaker.cfg) sPyNNaker "
                  "partitions, places and routes the network and stops before loading a machine: "
                  "nothing runs and no counts are written.",
 }
 # names the script itself uses; a population of that name gets a suffix
 RESERVED = {"sim", "np", "base64", "io", "DATA", "DT", "T_SAMPLE", "DELAY", "CM", "OUT", "POPULATIONS",
             "from_list", "counts", "k", "x", "i", "pop", "segments", "seg", "st", "c", "brian2", "argparse",
-            "importlib", "SIMULATORS", "DEFAULT", "parser", "args", "virtual_board", "get_config_bool"}
+            "importlib", "SIMULATORS", "parser", "args", "virtual_board", "get_config_bool"}
 
 
 def _refuse(network: Network) -> str:
