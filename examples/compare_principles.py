@@ -30,8 +30,9 @@ def main(argv=None):
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override config values for every run, e.g. run.dtype=float32")
     parser.add_argument("--workers", type=int, default=2, help="runs at a time")
-    parser.add_argument("--reuse", action="store_true",
-                        help="read runs whose folder holds a complete results file of the same config")
+    parser.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
+                        help="read runs whose folder holds a complete results file of the same config and "
+                             "continue checkpointed ones, as `neurosim sweep` does (default; --no-reuse runs all)")
     args = parser.parse_args(argv)
     spec = load_spec(args.spec)
     overrides = merge(parse_set(args.set), {"task": {"epochs": args.epochs}} if args.epochs is not None else {})
