@@ -92,7 +92,8 @@ SIMULATORS = {
     "spiNNaker": "pyNN.spiNNaker (sPyNNaker): fixed-point arithmetic (s16.15 parameters and state) on "
                  "the ARM cores, weights as 16-bit integers with a scale per receptor that sPyNNaker "
                  "chooses from the expected synaptic input (ring_buffer_sigma), negative inhibitory "
-                 "weights taken as their magnitude; a spike enters its target's input ring buffer DELAY "
+                 "weights taken as their magnitude; delays are whole time steps from 1 (more than 16 "
+                 "steps take extra delay cores); a spike enters its target's input ring buffer DELAY "
                  "after it is fired. On a virtual board (virtual_board = True in .spynnaker.cfg) sPyNNaker "
                  "partitions, places and routes the network and stops before loading a machine: "
                  "nothing runs and no counts are written.",

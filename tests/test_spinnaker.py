@@ -23,7 +23,7 @@ from microcircuits.cli import main
 from microcircuits.conversion import ConversionSettings, load_trained, to_spiking
 from microcircuits.export import export_results
 from neurosim.models.rate import Input
-from neurosim.models.spiking import IF, LIF
+from neurosim.models.spiking import IF, LIF, CubaLIF
 from neurosim.network import Network, Population, Projection
 
 SPINNAKER1 = load_target("spinnaker1")
@@ -80,6 +80,18 @@ def test_slices_split_cores_and_signs_as_sPyNNaker_plans_them(tmp_path):
     table, differences = compare(ours, theirs)
     assert differences == [], table
     assert max(v.last - v.first + 1 for v in theirs.vertices) == 256
+
+
+def test_a_cuba_network_runs_as_IF_curr_exp_with_its_initial_synaptic_current(tmp_path):
+    """CubaLIF -> IF_curr_exp with tau_syn, both receptors, and the initial isyn that the
+    script sets per sample (three samples: resets and parameter changes between runs)."""
+    mixed = np.random.default_rng(1).choice([-1.0, 1.0], (3, 30))
+    net = _layered({"hidden": 30, "out": 3}, {("hidden", "out"): mixed}, model=CubaLIF(tau_mem=20.0, tau_syn=5.0))
+    script = write_pynn_script(net, tmp_path / "net_pynn.py", np.random.default_rng(2).uniform(0, 1, (3, 2)), 10.0)
+    assert "sim.IF_curr_exp(" in script.read_text() and "isyn_exc=" in script.read_text()
+    theirs = run_virtual_board(script, tmp_path / "board")
+    table, differences = compare(_mapped(net), theirs)
+    assert differences == [], table
 
 
 def _one_population(tmp_path, neurons: int, name: str):
