@@ -24,7 +24,7 @@ import numpy as np
 
 from neurosim.network import Network, Population, Projection
 
-from .pynn import cell_parameters
+from .pynn import CELL, cell_parameters
 from .targets import Target
 
 
@@ -152,7 +152,7 @@ def check_limits(network: Network, target: Target) -> None:
             continue
         if model not in target.neuron_models:
             raise MappingError(target.name, "the neuron model", model, ", ".join(target.neuron_models), pop.name)
-        if target.parameter_max is not None:
+        if target.parameter_max is not None and type(pop.model) in CELL:  # the models with a PyNN cell
             for key, values in cell_parameters(pop).items():
                 peak = float(np.max(np.abs(values)))
                 if peak > target.parameter_max:

@@ -52,7 +52,7 @@ class Target:
     synapse_events_per_core: int | None = None  # synaptic events per second one synapse core takes
     planned_rate: int | None = None  # spikes per second per neuron that the plan assumes
     cores_per_chip: int | None = None  # application cores per chip (for the chip count)
-    parameter_max: float | None = None  # largest |value| of a cell parameter as the PyNN export writes it
+    parameter_max: float | None = None  # largest |value| of a cell parameter as the PyNN export writes it (LIF, CubaLIF)
 
 
 _KINDS = typing.get_type_hints(Target)
