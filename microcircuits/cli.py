@@ -4,7 +4,8 @@ The `neurosim` console script: `run` (a config through its model's runner,
 microcircuits.runners), `sweep` (a spec's runs on Ray, microcircuits.sweep_ray), `demo`
 (microcircuits.demo), `export` and `map` (a trained microcircuit to NIR, PyNN or a chip,
 microcircuits.export). Exit codes: 0 complete; 1 diverged
-(results written, status `diverged`); 2 a bad config, option or file, named in one line
+(results written, status `diverged`), or for `map --toolchain` the chip's toolchain laid
+the network out differently from our mapper; 2 a bad config, option or file, named in one line
 (nothing run); 3 failed (an error of the run itself: status `failed` with the message,
 the traceback beside it); 128 + the signal (130, 143) stopped by SIGINT or SIGTERM
 (what it recorded written, status `interrupted`)."""
