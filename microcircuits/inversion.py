@@ -8,7 +8,8 @@ delta_l through its own forward weights W_l in a fast loop
     tau_f dr_x/dt = -r_x + B_l r_y
 
 (shared W_l; B_l = -W_l^T tied ("transpose"), -W_l^T taken once at the start and then
-fixed ("initial_transpose", the paper's code), or a fixed random matrix ("random")),
+fixed ("initial_transpose", the paper's code), or a fixed random matrix ("random"),
+which `stabilize` makes stable as the paper's code does; see `stabilized_feedback`),
 whose steady state r_x = B (W B - alpha I)^-1 delta (with B = -W^T:
 W^T (W W^T + alpha I)^-1 delta) is passed through the derivative of the layer below, as
 the paper's code linearises the nonlinearity:
@@ -33,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg import solve_continuous_lyapunov
 
 from neurosim import activations
 from neurosim.models.rate import Input, Leaky, Product
@@ -64,6 +66,7 @@ class Config:
     bias: bool = False
     init_bias: float | list = 0.0
     settle: bool = False
+    stabilize: bool = False  # random B: lower each loop's spectral abscissa below STABLE_BELOW first
 
     def __post_init__(self):
         check_config(self, ("tau_f", "t_pres", "dt"), constants=("tau_f",))
@@ -74,9 +77,11 @@ class Config:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("init_w", "init_bias"):
             uniform_range(name, getattr(self, name))  # a scale >= 0 or a pair [lo, hi]
-        for name in ("bias", "settle"):
+        for name in ("bias", "settle", "stabilize"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.stabilize and self.feedback != "random":
+            raise ValueError(f"stabilize applies to feedback = 'random' only, got feedback = {self.feedback!r}")
 
     from_dict = classmethod(from_dict)
 
@@ -91,7 +96,8 @@ class Config:
 
 def initial_weights(cfg: Config, seed: int) -> dict[str, np.ndarray]:
     """W_l as cfg.init_w says; random feedback: B_l ~ N(0, 1 / n_l), l >= 2 (generator
-    seed + 1); initial_transpose: B_l = -W_l^T; bias: bias_l (n_l x 1, generator seed + 2)."""
+    seed + 1), with `stabilize` then made stable by `stabilized_feedback`; initial_transpose:
+    B_l = -W_l^T; bias: bias_l (n_l x 1, generator seed + 2)."""
     if np.isscalar(cfg.init_w):
         weights = forward_weights(cfg.layers, seed, cfg.init_w)
     else:
@@ -101,6 +107,9 @@ def initial_weights(cfg: Config, seed: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(seed + 1)
         weights.update({f"B{l}": rng.normal(0.0, 1.0 / np.sqrt(cfg.layers[l]), (cfg.layers[l - 1], cfg.layers[l]))
                         for l in range(2, cfg.n_layers + 1)})
+        if cfg.stabilize:
+            for l in range(2, cfg.n_layers + 1):
+                weights[f"B{l}"] = stabilized_feedback(weights[f"W{l}"], weights[f"B{l}"], cfg.alpha, layer=l)
     elif cfg.feedback == "initial_transpose":
         weights.update({f"B{l}": -weights[f"W{l}"].T.copy() for l in range(2, cfg.n_layers + 1)})
     if cfg.bias:
@@ -119,6 +128,40 @@ def loop_matrix(w: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
     """d/dt (r_x, r_y) = [[-I, B], [W, -alpha I]] (r_x, r_y) (in units of 1/tau_f)."""
     n_out, n_in = w.shape
     return np.block([[-np.eye(n_in), b], [w, -alpha * np.eye(n_out)]])
+
+
+# Smoothed spectral abscissa descent on B (the paper's code: sim_tools.py SSA_opt at
+# wpodlaski/dynamic-inversion 311a773, after Vanbiervliet et al. 2009 and Hennequin et al.
+# 2014): its step, its stopping point and its step counts.
+SSA_RATE, STABLE_BELOW, SSA_MIN_STEPS, SSA_MAX_STEPS = 0.05, -0.01, 10, 200
+SSA_SHIFT = 1e-3  # s = spectral abscissa + SSA_SHIFT keeps both Lyapunov equations regular
+
+
+def stabilized_feedback(w: np.ndarray, b: np.ndarray, alpha: float, layer: int = 2) -> np.ndarray:
+    """B moved until the loop matrix M = [[-I, B], [W, -alpha I]] has every eigenvalue's real
+    part below STABLE_BELOW, by gradient steps on the smoothed spectral abscissa of M,
+    taken on B's block only (W stays as it is):
+
+        (M - s I)^T Q + Q (M - s I) = -2 I,   (M - s I) P + P (M - s I)^T = -2 I
+        B <- B - SSA_RATE [Q P / tr(Q P)]_(x rows, y columns),   s = max Re eig(M) + SSA_SHIFT
+
+    at least SSA_MIN_STEPS steps, at most SSA_MAX_STEPS; a B still unstable then is
+    refused with a ValueError naming the layer."""
+    n_in = w.shape[1]
+    b = b.copy()
+    for step in range(SSA_MAX_STEPS + 1):
+        m = loop_matrix(w, b, alpha)
+        largest = float(np.max(np.linalg.eigvals(m).real))
+        if step >= SSA_MIN_STEPS and largest < STABLE_BELOW:
+            return b
+        if step == SSA_MAX_STEPS:
+            break
+        shifted = m - (largest + SSA_SHIFT) * np.eye(len(m))
+        two = 2.0 * np.eye(len(m))
+        grad = solve_continuous_lyapunov(shifted.T, -two) @ solve_continuous_lyapunov(shifted, -two)
+        b -= SSA_RATE * (grad / np.trace(grad))[:n_in, n_in:]
+    raise ValueError(f"stabilize: the random feedback B{layer} of the inversion loop of layer {layer} is still unstable "
+                     f"after {SSA_MAX_STEPS} steps (largest real part {largest:+.3g}; needs < {STABLE_BELOW})")
 
 
 def largest_real_eigenvalue(cfg: Config, weights: dict[str, np.ndarray], l: int) -> float:

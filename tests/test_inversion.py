@@ -61,6 +61,37 @@ def test_random_feedback_is_checked_too():
         inversion.build(cfg, weights)
 
 
+def test_stabilize_moves_a_random_feedback_until_the_loop_is_stable():
+    """The paper code's smoothed-spectral-abscissa descent on B: the random draw is
+    unstable, the moved B is stable below -0.01 and still random (not -W^T), W is not
+    touched, and the circuit settles at that B's steady state B (W B - alpha I)^-1 delta."""
+    raw_cfg = inversion.Config(layers=[30, 20, 10], feedback="random", alpha=0.01, eta=0.0, t_pres=200.0)
+    raw = inversion.initial_weights(raw_cfg, 0)
+    assert inversion.largest_real_eigenvalue(raw_cfg, raw, 2) > 0.1  # measured +0.57; after: -0.043, B turned by 17 degrees, 77 from -W^T
+    cfg = inversion.Config(**{**raw_cfg.__dict__, "stabilize": True})
+    weights = inversion.initial_weights(cfg, 0)
+    np.testing.assert_array_equal(weights["W2"], raw["W2"])
+    assert -0.05 < inversion.largest_real_eigenvalue(cfg, weights, 2) < inversion.STABLE_BELOW
+    w, b = weights["W2"], weights["B2"]
+    assert 5 < angle(b, raw["B2"]) < 40 and angle(b, -w.T) > 60
+    delta = Y - inversion.forward(cfg, weights, X)[0]
+    np.testing.assert_allclose(settle(cfg, weights)["rx2.z"], inversion.inverted_error(w, b, cfg.alpha, delta),
+                               rtol=1e-6, atol=1e-9)
+
+
+def test_stabilize_refuses_what_it_cannot_make_stable():
+    with pytest.raises(ValueError, match="stabilize applies to feedback = 'random' only"):
+        inversion.Config(layers=[30, 20, 10], stabilize=True)
+    # expanding without damping: M (0, y) = 0 for y in the null space of B, whatever B is
+    cfg = inversion.Config(layers=[5, 10, 20], feedback="random", alpha=0.0, stabilize=True)
+    with pytest.raises(ValueError, match=r"random feedback B2 .* still unstable after 200 steps"):
+        inversion.initial_weights(cfg, 0)
+
+
+def angle(a, b):
+    return np.degrees(np.arccos(np.sum(a * b) / np.linalg.norm(a) / np.linalg.norm(b)))
+
+
 def regression(seeds, epochs, n_train):
     """30-20-10 linear teacher-student: test mse of inversion and of backprop (same
     initial weights, data order and step eta t_pres) per seed."""
