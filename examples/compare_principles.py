@@ -11,11 +11,12 @@ epoch, mean over seeds, min-max shaded) and every run's folder out/<task>/<metho
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 from neurosim.config import merge, parse_set
-from microcircuits.principles import compare_principles, load_spec
+from microcircuits.principles import compare_principles, failed_runs, load_spec
 
 SPEC = Path(__file__).resolve().parent / "principles.toml"
 
@@ -43,7 +44,12 @@ def main(argv=None):
     table = compare_principles(spec, range(args.seeds or spec["seeds"]), args.out, args.tasks, args.workers,
                                args.reuse)
     print(f"{table}\n\n{time.perf_counter() - t0:.0f} s; plots and runs under {args.out}/")
+    failed = failed_runs(args.out)
+    if failed:  # as `neurosim sweep`: exit 1 when a run did not complete
+        print(f"{len(failed)} run(s) did not complete (their rows say why): {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -121,6 +121,14 @@ def compare_principles(spec: dict, seeds, out, tasks=None, workers: int = 2, reu
     return text
 
 
+def failed_runs(out) -> list[str]:
+    """The runs of a comparison in `out` that did not complete (diverged, failed or
+    stopped), as task/method/seed<k>, from out/summaries.json."""
+    runs = json.loads((Path(out) / "summaries.json").read_text())
+    return [f"{task}/{method}/{Path(row['results']).parent.name}" for task, methods in runs.items()
+            for method, rows in methods.items() for row in rows if "error" in row]
+
+
 def measure(summary: dict) -> tuple[str, float]:
     """The task's measure of a run: ("test accuracy", a) or ("test mse", e)."""
     final = summary["final"]

@@ -9,7 +9,7 @@ import pytest
 
 from microcircuits import dendritic, rate_models
 from microcircuits.defaults import DEFAULTS
-from microcircuits.principles import compare_principles, curve, load_spec
+from microcircuits.principles import compare_principles, curve, failed_runs, load_spec
 from microcircuits.rate_runner import load_rate_task, network_config
 from microcircuits.tasks import load_task
 
@@ -107,6 +107,7 @@ def test_compare_runs_every_method_on_the_same_seeds_and_tabulates_their_numbers
             c = curve(r)
             assert len(c) == 3 and c[-1] == r["final"]["mse"] < c[0]  # before training, after 2 epochs
     assert all("diverged" in r["error"] for r in runs["blows-up"])
+    assert failed_runs(tmp_path / "out") == ["ts/blows-up/seed0", "ts/blows-up/seed1"]
     assert "| blows-up | - | - | failed (" in table
     # the same seed is the same data: both methods start from the same test error
     assert curve(runs["mlp-bp"][0])[0] == pytest.approx(curve(runs["inversion"][0])[0])
