@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from microcircuits import baselines, inversion
+from microcircuits.metrics import angle_deg
 from microcircuits.rate_models import feedforward
 from neurosim.backends.brian2 import Brian2Simulator
 from neurosim.backends.torch import TorchSimulator
@@ -74,7 +75,7 @@ def test_stabilize_moves_a_random_feedback_until_the_loop_is_stable():
     np.testing.assert_array_equal(weights["W2"], raw["W2"])
     assert -0.05 < inversion.largest_real_eigenvalue(cfg, weights, 2) < inversion.STABLE_BELOW
     w, b = weights["W2"], weights["B2"]
-    assert 5 < angle(b, raw["B2"]) < 40 and angle(b, -w.T) > 60
+    assert 5 < angle_deg(b, raw["B2"]) < 40 and angle_deg(b, -w.T) > 60
     delta = Y - inversion.forward(cfg, weights, X)[0]
     np.testing.assert_allclose(settle(cfg, weights)["rx2.z"], inversion.inverted_error(w, b, cfg.alpha, delta),
                                rtol=1e-6, atol=1e-9)
@@ -87,10 +88,6 @@ def test_stabilize_refuses_what_it_cannot_make_stable():
     cfg = inversion.Config(layers=[5, 10, 20], feedback="random", alpha=0.0, stabilize=True)
     with pytest.raises(ValueError, match=r"random feedback B2 .* still unstable after 200 steps"):
         inversion.initial_weights(cfg, 0)
-
-
-def angle(a, b):
-    return np.degrees(np.arccos(np.sum(a * b) / np.linalg.norm(a) / np.linalg.norm(b)))
 
 
 def regression(seeds, epochs, n_train):
