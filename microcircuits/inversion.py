@@ -151,7 +151,7 @@ def stabilized_feedback(w: np.ndarray, b: np.ndarray, alpha: float, layer: int =
     b = b.copy()
     for step in range(SSA_MAX_STEPS + 1):
         m = loop_matrix(w, b, alpha)
-        largest = float(np.max(np.linalg.eigvals(m).real))
+        largest = spectral_abscissa(m)
         if step >= SSA_MIN_STEPS and largest < STABLE_BELOW:
             return b
         if step == SSA_MAX_STEPS:
@@ -164,10 +164,14 @@ def stabilized_feedback(w: np.ndarray, b: np.ndarray, alpha: float, layer: int =
                      f"after {SSA_MAX_STEPS} steps (largest real part {largest:+.3g}; needs < {STABLE_BELOW})")
 
 
+def spectral_abscissa(m: np.ndarray) -> float:
+    """The largest real part of the eigenvalues of m (a loop is stable below 0)."""
+    return float(np.max(np.linalg.eigvals(m).real))
+
+
 def largest_real_eigenvalue(cfg: Config, weights: dict[str, np.ndarray], l: int) -> float:
-    """The largest real part of the eigenvalues of loop l's matrix (stable below 0)."""
-    return float(np.max(np.linalg.eigvals(loop_matrix(weights[f"W{l}"], feedback_matrix(cfg, weights, l),
-                                                      cfg.alpha)).real))
+    """The spectral abscissa of loop l's matrix."""
+    return spectral_abscissa(loop_matrix(weights[f"W{l}"], feedback_matrix(cfg, weights, l), cfg.alpha))
 
 
 def check_stable(cfg: Config, weights: dict[str, np.ndarray]) -> None:
